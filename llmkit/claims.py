@@ -14,6 +14,7 @@ recorded and saved, so the report still shows it); at ``smoke`` it is only recor
 
 ``metrics.json`` holds ``notebook``, ``profile``, ``seconds`` (wall time since the ledger opened),
 ``metrics`` (a flat dict of numbers), ``headline`` (the metric names the course report shows),
+``timing`` (the metric names that measure speed and so vary run to run),
 ``claims`` (a list of ``{name, value, op, target, passed, seed}``) and ``figures``.
 """
 
@@ -97,17 +98,25 @@ class Ledger:
             raise LlmkitError(f"{self.path}: a ledger already exists here; runs are never overwritten")
         self.metrics: dict[str, float] = {}
         self.headline: list[str] = []
+        self.timing: list[str] = []
         self.claims: list[Claim] = []
         self.figures: list[str] = []
         self._start = time.perf_counter()
 
     # -- recording ------------------------------------------------------------------------------
-    def metric(self, name: str, value: Any, *, headline: bool = False) -> float:
-        """Record a number (overwrites an earlier value of the same name) and return it."""
+    def metric(self, name: str, value: Any, *, headline: bool = False, timing: bool = False) -> float:
+        """Record a number (overwrites an earlier value of the same name) and return it.
+
+        ``headline`` metrics are shown in the course report; ``timing`` marks a measurement of speed
+        (seconds, GFLOP/s, tokens/s) that legitimately varies between runs: the determinism tests
+        compare every other metric exactly.
+        """
         number = _number(name, value)
         self.metrics[name] = number
         if headline and name not in self.headline:
             self.headline.append(name)
+        if timing and name not in self.timing:
+            self.timing.append(name)
         return number
 
     def log(self, **metrics: Any) -> None:
@@ -115,18 +124,18 @@ class Ledger:
         for name, value in metrics.items():
             self.metric(name, value)
 
-    def check(self, name: str, value: Any, op: str, target: Any, seed: str) -> Claim:
+    def check(self, name: str, value: Any, op: str, target: Any, seed: str, *, timing: bool = False) -> Claim:
         """Record the claim ``value op target``; raise at ``lesson``/``full`` if it fails.
 
         ``seed`` quotes the sentence of the seed text (or the design card) that the claim tests.
-        The value is also recorded as a metric under ``name``.
+        The value is also recorded as a metric under ``name`` (``timing`` as in :meth:`metric`).
         """
         if not seed or not seed.strip():
             raise LlmkitError(f"claim {name!r}: seed must quote the sentence the claim tests")
         number = _number(name, value)
         claim = Claim(name, number, op, _number(name + " target", target), evaluate(number, op, target), seed)
         self.claims = [c for c in self.claims if c.name != name] + [claim]
-        self.metrics[name] = number
+        self.metric(name, number, timing=timing)
         if not claim.passed and self.enforce:
             self.save()
             raise ClaimFailed(
@@ -156,6 +165,7 @@ class Ledger:
             "seconds": round(self.seconds, 3),
             "metrics": self.metrics,
             "headline": self.headline,
+            "timing": self.timing,
             "claims": [asdict(c) for c in self.claims],
             "figures": self.figures,
         }

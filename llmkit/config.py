@@ -130,11 +130,17 @@ def thread_count(workers: int | None = None) -> int:
 
 
 def set_threads(workers: int | None = None) -> int:
-    """Set torch's intra-op thread count to :func:`thread_count` and return it."""
+    """Limit torch's intra-op threads and the BLAS pools (numpy, scikit-learn) to :func:`thread_count`.
+
+    BLAS matters too: with another process on a core, 2-thread OpenBLAS ran 8-30x slower than
+    1 thread on the small matrices of notebook 01.
+    """
     import torch
+    from threadpoolctl import threadpool_limits
 
     n = thread_count(workers)
     torch.set_num_threads(n)
+    threadpool_limits(limits=n, user_api="blas")  # applies now; not used as a context manager
     return n
 
 

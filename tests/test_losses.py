@@ -1,0 +1,235 @@
+"""The formulas of notebook 01: each derived gradient against autograd and finite differences, BCE at
+extreme logits, gradient descent against scikit-learn, softmax cross-entropy, perplexity."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pytest
+
+from llmkit import losses
+from llmkit.errors import LlmkitError
+
+
+@pytest.fixture(scope="module")
+def cancer() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_breast_cancer()
+    return StandardScaler().fit_transform(data.data), data.target.astype(np.float64)
+
+
+# ------------------------------------------------------------------------------------------ binary
+
+
+def test_sigmoid_is_stable_and_symmetric():
+    z = np.array([-1000.0, -40.0, 0.0, 40.0, 1000.0])
+    s = losses.sigmoid(z)
+    assert np.all(np.isfinite(s)) and s[2] == 0.5
+    np.testing.assert_allclose(s + losses.sigmoid(-z), 1.0)
+    np.testing.assert_allclose(losses.sigmoid([1.0]), 1 / (1 + np.exp(-1.0)))
+
+
+def test_bce_with_logits_matches_textbook_formula_at_moderate_logits():
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(scale=3, size=100), rng.integers(0, 2, size=100).astype(float)
+    assert losses.bce_with_logits(z, y) == pytest.approx(
+        losses.bce_from_probs(losses.sigmoid(z), y), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("z", [-1000.0, -40.0, 40.0, 1000.0])
+def test_bce_is_exact_at_extreme_logits_where_the_textbook_formula_breaks(z):
+    wrong = float(z < 0)  # confidently wrong: the loss is log(1 + e^|z|) = |z| to double precision
+    right = 1.0 - wrong  # confidently right: the loss is log(1 + e^-|z|), tiny but not negative
+    assert losses.bce_with_logits([z], [wrong]) == pytest.approx(abs(z), rel=1e-12)
+    assert 0.0 <= losses.bce_with_logits([z], [right]) < 1e-16
+    if z != -40.0:  # sigmoid(40) rounds to 1.0 and sigmoid(-1000) to 0.0: the textbook form takes log(0)
+        assert not np.isfinite(losses.bce_from_probs(losses.sigmoid([z]), [wrong]))
+
+
+def test_bce_gradient_is_prediction_minus_label_over_n():
+    z, y = np.array([0.0, 2.0, -1.0, 5.0]), np.array([1.0, 0.0, 0.0, 1.0])
+    np.testing.assert_allclose(losses.bce_gradient(z, y), (losses.sigmoid(z) - y) / 4)
+    fd = losses.numerical_gradient(lambda t: losses.bce_with_logits(t, y), z)
+    assert losses.relative_error(losses.bce_gradient(z, y), fd) < 1e-8
+
+
+@pytest.mark.parametrize("C", [None, 1.0, 0.05])
+def test_logistic_gradient_matches_autograd_and_finite_differences(cancer, C):
+    X, y = cancer
+    theta = np.random.default_rng(1).normal(scale=0.5, size=X.shape[1] + 1)
+    ours = losses.logistic_gradient(theta, X, y, C)
+    autograd = losses.autograd_gradient(lambda t: losses.torch_logistic_objective(t, X, y, C), theta)
+    fd = losses.numerical_gradient(partial(losses.logistic_objective, X=X, y=y, C=C), theta)
+    assert losses.relative_error(ours, autograd) < 1e-12
+    assert losses.relative_error(ours, fd) < 1e-6
+    assert losses.logistic_objective(theta, X, y, C) == pytest.approx(
+        float(losses.torch_logistic_objective(__import__("torch").tensor(theta), X, y, C)), rel=1e-12
+    )
+
+
+def test_logistic_objective_has_sklearns_minimizer(cancer):
+    """Our objective is sklearn's divided by C n: its gradient vanishes at sklearn's solution."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = cancer
+    for C in (1.0, 0.1):
+        sk = LogisticRegression(C=C, tol=1e-12, max_iter=10_000).fit(X, y)
+        theta = np.append(sk.coef_[0], sk.intercept_[0])
+        assert np.abs(losses.logistic_gradient(theta, X, y, C)).max() < 1e-6
+        # ... and not the minimizer of a penalized intercept or an unpenalized objective
+        assert np.abs(losses.logistic_gradient(theta, X, y, None)).max() > 1e-4
+
+
+def test_logistic_lipschitz_bounds_the_hessian(cancer):
+    X, y = cancer
+    C, n = 1.0, X.shape[0]
+    L = losses.logistic_lipschitz(X, C)
+    X1 = np.hstack([X, np.ones((n, 1))])
+    hessian_at_zero = X1.T @ X1 / (4 * n) + np.diag(np.r_[np.ones(X.shape[1]), 0.0]) / (C * n)
+    top = np.linalg.eigvalsh(hessian_at_zero)[-1]
+    assert top <= L + 1e-12 and top == pytest.approx(L, rel=1e-3)  # attained at theta = 0
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(LlmkitError, match=r"X \[3, 2\] and y \[4\]"):
+        losses.logistic_objective(np.zeros(3), np.zeros((3, 2)), np.zeros(4))
+
+
+# -------------------------------------------------------------------------------- gradient descent
+
+
+def test_gradient_descent_reaches_sklearns_objective_within_1pct(cancer):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = cancer
+    C = 1.0
+    objective = partial(losses.logistic_objective, X=X, y=y, C=C)
+    gradient = partial(losses.logistic_gradient, X=X, y=y, C=C)
+    L = losses.logistic_lipschitz(X, C)
+    run = losses.gradient_descent(
+        objective, gradient, np.zeros(X.shape[1] + 1), learning_rate=1 / L, steps=1500
+    )
+    sk = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(X, y)
+    best = objective(np.append(sk.coef_[0], sk.intercept_[0]))
+    assert abs(run.losses[-1] - best) / best <= 0.01
+    assert run.losses.shape == (1501,) and not run.diverged
+    assert np.diff(run.losses).max() <= 1e-12  # the descent lemma: step 1/L never goes uphill
+
+
+def test_gradient_descent_on_a_quadratic_and_its_divergence():
+    A = np.diag([1.0, 10.0])  # curvature L = 10
+    loss, grad = (lambda t: 0.5 * t @ A @ t), (lambda t: A @ t)
+    theta0 = np.array([1.0, 1.0])
+    ok = losses.gradient_descent(loss, grad, theta0, learning_rate=0.1, steps=200, keep_path=True)
+    assert ok.losses[-1] < 1e-15 and ok.path.shape == (201, 2)
+    np.testing.assert_array_equal(theta0, [1.0, 1.0])  # the caller's array is untouched
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = losses.gradient_descent(loss, grad, theta0, learning_rate=0.25, steps=5000)  # > 2/L
+    assert bad.diverged and bad.losses.size < 5001
+    with pytest.raises(LlmkitError, match="learning_rate"):
+        losses.gradient_descent(loss, grad, theta0, learning_rate=0.0, steps=1)
+
+
+# ---------------------------------------------------------------------------- softmax cross-entropy
+
+
+def test_softmax_is_stable_and_normalized():
+    z = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]])
+    p = losses.softmax(z)
+    assert np.all(np.isfinite(p))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_allclose(p[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(losses.softmax(z + 123.0), p)
+
+
+def test_softmax_cross_entropy_gradient_is_p_minus_onehot():
+    rng = np.random.default_rng(2)
+    logits, labels = rng.normal(scale=3, size=(20, 7)), rng.integers(0, 7, size=20)
+    ours = losses.softmax_cross_entropy_gradient(logits, labels)
+    np.testing.assert_allclose(ours, (losses.softmax(logits) - losses.one_hot(labels, 7)) / 20)
+    autograd = losses.autograd_gradient(lambda t: losses.torch_softmax_cross_entropy(t, labels), logits)
+    fd = losses.numerical_gradient(lambda t: losses.softmax_cross_entropy(t, labels), logits)
+    assert losses.relative_error(ours, autograd) < 1e-12
+    assert losses.relative_error(ours, fd) < 1e-6
+    assert losses.softmax_cross_entropy(logits, labels) == pytest.approx(
+        float(losses.torch_softmax_cross_entropy(__import__("torch").tensor(logits), labels)), rel=1e-12
+    )
+
+
+def test_two_class_softmax_cross_entropy_is_bce():
+    rng = np.random.default_rng(3)
+    z, y = rng.normal(scale=5, size=50), rng.integers(0, 2, size=50)
+    two = losses.softmax_cross_entropy(np.stack([np.zeros_like(z), z], axis=1), y)
+    assert two == pytest.approx(losses.bce_with_logits(z, y), abs=1e-12)
+
+
+def test_softmax_regression_gradient_and_lipschitz():
+    rng = np.random.default_rng(4)
+    X, y, K = rng.normal(size=(30, 4)), rng.integers(0, 3, size=30), 3
+    theta = rng.normal(size=(4 + 1) * K)
+    for C in (None, 0.5):
+        f = partial(losses.softmax_regression_objective, X=X, y=y, num_classes=K, C=C)
+        g = losses.softmax_regression_gradient(theta, X, y, K, C)
+        assert losses.relative_error(g, losses.numerical_gradient(f, theta)) < 1e-6
+    run = losses.gradient_descent(
+        partial(losses.softmax_regression_objective, X=X, y=y, num_classes=K, C=1.0),
+        partial(losses.softmax_regression_gradient, X=X, y=y, num_classes=K, C=1.0),
+        np.zeros((4 + 1) * K),
+        learning_rate=1 / losses.softmax_lipschitz(X, 1.0),
+        steps=300,
+    )
+    assert np.diff(run.losses).max() <= 1e-12
+    with pytest.raises(LlmkitError, match="theta of shape"):
+        losses.softmax_regression_objective(np.zeros(3), X, y, K)
+
+
+def test_one_hot_rejects_out_of_range_labels():
+    np.testing.assert_array_equal(losses.one_hot([0, 2], 3), [[1, 0, 0], [0, 0, 1]])
+    with pytest.raises(LlmkitError, match="0..2"):
+        losses.one_hot([3], 3)
+
+
+# ---------------------------------------------------------------------- next-token loss, perplexity
+
+
+@pytest.mark.parametrize("V", [2, 65, 30_522])
+def test_uniform_model_perplexity_is_the_vocabulary_size(V):
+    targets = np.random.default_rng(V).integers(0, V, size=1000)
+    ppl = losses.perplexity(losses.next_token_nll(losses.uniform_log_probs(V), targets))
+    assert abs(ppl - V) / V < 1e-9
+
+
+def test_next_token_nll_per_position_and_unigram():
+    log_probs = np.log(np.array([[0.5, 0.5], [0.25, 0.75]]))  # [T=2, V=2]
+    assert losses.next_token_nll(log_probs, [0, 1]) == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 2)
+    unigram = losses.unigram_log_probs([0, 0, 0, 1], vocab_size=3, smoothing=1.0)  # counts 4, 2, 1
+    np.testing.assert_allclose(np.exp(unigram), [4 / 7, 2 / 7, 1 / 7])
+    text = np.array([0, 0, 1, 0, 2, 0, 0, 1])
+    assert losses.perplexity(losses.next_token_nll(losses.unigram_log_probs(text, 3), text)) < 3
+
+
+# ------------------------------------------------------------------------- checks and landscapes
+
+
+def test_relative_error_and_numerical_gradient():
+    assert losses.relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
+    assert losses.relative_error([0.0], [0.0]) == 0.0
+    assert losses.relative_error([1.0, 2.0], [1.0, 2.2]) == pytest.approx(0.2 / 2.2)
+    with pytest.raises(LlmkitError, match="shapes differ"):
+        losses.relative_error([1.0], [1.0, 2.0])
+    grad = losses.numerical_gradient(lambda t: float(np.sum(t**3)), np.array([[1.0, 2.0], [3.0, -1.0]]))
+    np.testing.assert_allclose(grad, 3 * np.array([[1.0, 4.0], [9.0, 1.0]]), rtol=1e-8)
+
+
+def test_landscape_and_trajectory_plane():
+    loss = lambda t: float(t @ t)  # noqa: E731
+    alphas, betas, grid = losses.landscape_2d(loss, np.zeros(3), np.eye(3)[0], np.eye(3)[1], span=2.0, num=5)
+    assert grid.shape == (5, 5) and grid[2, 2] == 0.0 and grid[0, 4] == pytest.approx(8.0)
+    path = np.array([[2.0, 1.0, 0.0], [1.0, 0.5, 0.0], [0.5, 0.1, 0.0]])
+    d1, d2, xy, explained = losses.trajectory_plane(path, np.zeros(3))
+    assert explained == pytest.approx(1.0) and xy.shape == (3, 2)
+    np.testing.assert_allclose(xy @ np.stack([d1, d2]), path, atol=1e-12)  # the path lies in the plane

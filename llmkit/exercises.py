@@ -198,26 +198,24 @@ def _check_fraction_of_peak(answer: Any) -> None:
         expect_close(call(answer, *args), _fraction_of_peak(*args), on=f"{args}")
 
 
-_RERUN = {"profile": "smoke", "seed": 3}
+def _ci_parameters(seed: int) -> dict[str, Any]:
+    return {"profile": "smoke", "seed": seed}
 
 
 @register(
-    "00.rerun_parameters",
-    prompt="Give the papermill parameters (a dict) that rerun notebook 01 at the CI profile with seed 3.",
-    reference=_RERUN,
-    wrong={"profile": "lesson", "seed": 3},
-    hint="CI uses the profile whose budget is 60 s per notebook; parameter names are those of the parameters cell.",
+    "00.ci_parameters",
+    prompt="Write ci_parameters(seed): the papermill parameters (a dict) that rerun a notebook at the CI profile.",
+    reference=_ci_parameters,
+    wrong=lambda seed: {"profile": "lesson", "seed": seed},
+    hint="CI uses the profile whose budget is 60 s per notebook; the names are those of the parameters cell.",
 )
-def _check_rerun_parameters(answer: Any) -> None:
-    if not isinstance(answer, dict):
-        raise AssertionError(f"expected a dict like {{'name': value}}, got {type(answer).__name__}")
-    if answer.get("profile") != "smoke":
-        raise AssertionError(f"profile {answer.get('profile')!r} is not the CI profile")
-    if answer.get("seed") != 3:
-        raise AssertionError(f"seed should be 3, got {answer.get('seed')!r}")
-    extra = set(answer) - set(_RERUN)
-    if extra:
-        raise AssertionError(f"only profile and seed are needed; drop {sorted(extra)}")
+def _check_ci_parameters(answer: Any) -> None:
+    for seed in (3, 11):
+        got = call(answer, seed)
+        if not isinstance(got, dict):
+            raise AssertionError(f"expected a dict like {{'name': value}}, got {type(got).__name__}")
+        if got != _ci_parameters(seed):
+            raise AssertionError(f"for seed {seed}: expected {_ci_parameters(seed)}, got {got}")
 
 
 # ------------------------------------------------------------------------ 01 · loss derivation

@@ -1,6 +1,7 @@
 """The course map: every notebook, the seed's term for it, what it teaches, and its measured times.
 
-Notebook 00 shows this table and the README carries the same one (a test keeps them in step).
+Notebook 00 shows this table and the README carries :func:`markdown_table` verbatim (a test keeps
+them in step: edit the times here, then paste ``python -m llmkit.course`` into the README).
 Times are wall-clock seconds measured with ``llmkit run`` on the 2-core reference CPU; ``None``
 means the notebook is planned and not written yet.
 """
@@ -51,6 +52,8 @@ COURSE: tuple[Chapter, ...] = (
         "损失函数与梯度下降",
         "Loss derivation",
         "BCE from the Bernoulli likelihood, its gradient, GD by hand; softmax CE, next-token loss, perplexity",
+        20,
+        25,
     ),
     Chapter(
         "02_pretraining",
@@ -118,3 +121,25 @@ def chapters() -> list[dict[str, object]]:
         }
         for c in COURSE
     ]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f} s" if value < 90 else f"{value / 60:.1f} min"
+
+
+def markdown_table() -> str:
+    """The course map as the README's markdown table."""
+    lines = [
+        "| # | notebook | seed term | title | what it teaches | smoke | lesson |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in COURSE:
+        times = f"{_seconds(c.smoke_s)} | {_seconds(c.lesson_s)}" if c.available else "planned | planned"
+        lines.append(f"| {c.number} | `{c.stem}` | {c.term} | {c.title} | {c.teaches} | {times} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown_table())

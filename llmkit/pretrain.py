@@ -1,20 +1,21 @@
 """Pretraining from scratch: token blocks, tiny BERT (masked LM) and GPT (causal LM), Trainer, perplexity
 (notebook 02, part 2).
 
-The recipe every language model shares, at a size a 2-core CPU trains in a minute:
+The recipe every language model shares, at a size a 2-core CPU trains in minutes:
 
 1. tokenize a corpus and cut the stream into blocks of ``block_len`` tokens (:func:`build_corpus`);
 2. build a model from a transformers config, never from pretrained weights (:func:`build_model`);
 3. train it with ``Trainer`` and ``DataCollatorForLanguageModeling``, logging to TensorBoard
-   (:func:`train_lm`), and measure validation perplexity against the unigram model (:func:`unigram_perplexity`).
+   (:func:`train_lm`), and measure validation perplexity against the unigram model
+   (:func:`unigram_perplexity`).
 
 A **causal LM** (GPT) predicts every next token: each position of a block carries a loss. A **masked LM**
 (BERT) hides 15% of the tokens and predicts only those, so per step it gets ~1/7 of the training signal;
 it also sees both sides of the gap, which is what makes its representations good for classification.
 BERT's vocabulary head runs on every position although only the masked ones have a loss;
-:class:`MaskedOnlyBertForMaskedLM` runs it on the masked positions only, the same loss, for a step
-~3x cheaper at these sizes. FLOPs and throughput are in :mod:`llmkit.scaling`; the same training under
-``torchrun`` is :mod:`llmkit.pretrain_ddp`.
+:class:`MaskedOnlyBertForMaskedLM` runs it on the masked positions only: the same loss, for a step
+~1.7x cheaper with a 2,048-token vocabulary and ~2.9x with 4,096. FLOPs and throughput are in
+:mod:`llmkit.scaling`; the same training under ``torchrun`` is :mod:`llmkit.pretrain_ddp`.
 """
 
 from __future__ import annotations
@@ -203,18 +204,20 @@ def build_model(
     if kind == "mlm":
         config = BertConfig(
             vocab_size=len(tokenizer), hidden_size=size.hidden, num_hidden_layers=size.layers,
-            num_attention_heads=size.heads, intermediate_size=4 * size.hidden, max_position_embeddings=block_len,
-            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, pad_token_id=tokenizer.pad_token_id,
+            num_attention_heads=size.heads, intermediate_size=4 * size.hidden,
+            max_position_embeddings=block_len, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+            pad_token_id=tokenizer.pad_token_id,
         )  # fmt: skip
         return MaskedOnlyBertForMaskedLM(config)
     config = GPT2Config(
         vocab_size=len(tokenizer), n_embd=size.hidden, n_layer=size.layers, n_head=size.heads,
         n_positions=block_len, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )  # fmt: skip
     model = GPT2LMHeadModel(config)
-    # transformers infers the loss from the class name, and "GPT2LMHeadModel" names none: without this, Trainer
-    # counts the targets of a block as block_len instead of block_len - 1 and reports every loss 1/block_len low.
+    # transformers infers the loss from the class name and "GPT2LMHeadModel" names none: without this, Trainer
+    # counts block_len targets per block instead of block_len - 1 and reports every loss 1/block_len too low.
     model.loss_type = "ForCausalLM"
     return model
 
@@ -302,7 +305,7 @@ def train_lm(
     name: str,  # this run's name: its TensorBoard logs go to run_dir/tensorboard/name
     evaluate_during: bool = True,  # validation passes every eval_every steps (the curves)
 ) -> TrainResult:
-    """Pretrain ``model`` on ``corpus`` with ``Trainer`` for ``config.steps`` steps; return curves and timings.
+    """Pretrain ``model`` on ``corpus`` with ``Trainer`` for ``config.steps`` steps; return curves, timings.
 
     Batches are sampled from the training blocks in a seeded order (``seed`` and ``data_seed``); the
     validation loss at step 0 and every ``eval_every`` steps is measured on :func:`validation_set`.
@@ -418,17 +421,22 @@ def generate_text(
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)
         out = model.generate(
-            input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], max_new_tokens=max_new_tokens, do_sample=True, top_k=top_k,
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=None,
-        )  # fmt: skip
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            max_new_tokens=max_new_tokens,
+            do_sample=True,
+            top_k=top_k,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=None,
+        )
     return tokenizer.decode(out[0], skip_special_tokens=True)
 
 
 def mlm_step_ms(
     model: PreTrainedModel, batch: dict[str, torch.Tensor], masked_only: bool, repeats: int = 3
 ) -> float:
-    """Median milliseconds of one forward + backward pass of a masked LM on ``batch``, with the vocabulary head
-    on the masked positions only (``masked_only``) or on every position (plain ``BertForMaskedLM``)."""
+    """Median milliseconds of one forward + backward pass of a masked LM on ``batch``, with the vocabulary
+    head on the masked positions only (``masked_only``) or on every position (plain ``BertForMaskedLM``)."""
 
     forward = model.forward if masked_only else lambda **kw: BertForMaskedLM.forward(model, **kw)
 

@@ -5,11 +5,12 @@
 matrix with ``N`` entries costs ``2N`` FLOPs per token forward (a multiply and an add per entry) and ``4N``
 backward (the gradient for the input and for the weight), so training costs ``6N`` per token (Kaplan et
 al. 2020). ``N`` here is every matmul weight *including the vocabulary head* (tied to the input embedding
-or not, it is a ``[hidden, vocab]`` product per token, and at these sizes the largest one), but not the
-embedding lookup, which is indexing, not arithmetic. Attention adds its two ``[tokens x tokens]``
-products, ``QK^T`` and ``AV``: ``4 * seq_len * hidden`` per token and layer forward, ``12 *`` with the backward
-pass. A masked LM that runs its head only on the masked positions pays the head on those alone.
-:func:`training_flops` is that count; ``tests/test_pretrain.py`` checks it against torch's own FLOP counter.
+or not, it is a ``[hidden, vocab]`` product per token, and at these sizes one of the largest), but not
+the embedding lookup, which is indexing, not arithmetic. Attention adds its two ``[tokens x tokens]``
+products, ``QK^T`` and ``AV``: ``4 * seq_len * hidden`` per token and layer forward, ``12 *`` that with
+the backward pass. A masked LM that runs its head only on the masked positions pays the head on those
+alone. :func:`training_flops` is that count; ``tests/test_pretrain.py`` checks it against torch's own
+FLOP counter (exactly, with eager attention: the counter cannot see inside the fused CPU kernel).
 
 **Throughput** is tokens/s and, divided by the fp32 matmul rate of the same machine
 (:func:`llmkit.machine.matmul_gflops`), a fraction of peak: a number that means the same on a laptop and a
@@ -183,6 +184,7 @@ def plot_scaling(
 ) -> Any:
     """Validation loss against training FLOPs on log-log axes, one point per model size."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(flops, val_loss, color="C0", marker="o")
@@ -190,6 +192,8 @@ def plot_scaling(
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 6), fontsize="small")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))  # a narrow log range: 5.50, not 5.5 x 10^0
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
     ax.set(
         title=title, xlabel="training compute (FLOPs, log scale)", ylabel="validation loss (nats, log scale)"
     )

@@ -60,8 +60,8 @@ COURSE: tuple[Chapter, ...] = (
         "预训练",
         "Pretraining",
         "tokenizer training, MLM and CLM from scratch, a mini scaling study",
-        40,
-        327,
+        35,
+        271,
     ),
     Chapter(
         "03_fine_tuning",

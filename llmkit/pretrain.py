@@ -241,6 +241,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     eval_every: int = 50  # steps between validation passes (and train-loss log points)
     seed: int = 0  # model init, data order and masking
+    bf16: bool | None = None  # autocast to bfloat16; None -> on a GPU that supports it (config.train_dtype)
 
 
 @dataclass
@@ -334,7 +335,7 @@ def train_lm(
         seed=config.seed,
         data_seed=config.seed,
         use_cpu=device() == "cpu",
-        bf16=train_dtype() == "bf16",
+        bf16=train_dtype() == "bf16" if config.bf16 is None else config.bf16,
         dataloader_num_workers=0,
         remove_unused_columns=False,
         prediction_loss_only=True,

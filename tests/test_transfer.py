@@ -1,0 +1,168 @@
+"""Transfer learning (notebook 04): epochs for small subsets, random init, LoRA, domain-adaptive
+pretraining (cached, atomic), the probe and fine-tuned points, and the curve summaries.
+
+Models are tiny random BERTs saved as folders with MiniLM's tokenizer, so the file runs in seconds; one
+test builds the real MiniLM with LoRA to check the parameter count against the formula."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from llmkit import assets, finetune, transfer  # noqa: E402
+from llmkit.errors import LlmkitError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return assets.load_tokenizer("minilm")
+
+
+def _tiny_config(**kwargs):
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=512, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **kwargs,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory, tokenizer):
+    """A tiny 'pretrained' BERT (with an MLM head) saved like a hub model: safetensors and tokenizer."""
+    from transformers import BertForMaskedLM
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    torch.manual_seed(0)
+    BertForMaskedLM(_tiny_config()).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_notes():
+    task = finetune.load_task("diabetes_notes")
+    task = finetune.subsample(task, 24, seed=0)
+    return finetune.subsample(task, 20, split="test", seed=0)
+
+
+def test_epochs_for_small_subsets_reach_the_minimum_steps():
+    assert transfer.epochs_for(16, 16, min_steps=60, min_epochs=3) == 60  # one step per epoch
+    assert transfer.epochs_for(64, 16, min_steps=60, min_epochs=3) == 15
+    assert transfer.epochs_for(640, 16, min_steps=60, min_epochs=3) == 3  # 40 steps an epoch
+    assert transfer.epochs_for(17, 16, min_steps=5, min_epochs=1) == 3  # 2 steps an epoch (the last short)
+    with pytest.raises(LlmkitError, match="n >= 1"):
+        transfer.epochs_for(0, 16, 60, 3)
+
+
+def test_random_classifier_has_the_architecture_but_not_the_weights():
+    pretrained = finetune.build_classifier("minilm", 2, seed=0)
+    random = transfer.build_random_classifier("minilm", 2, seed=0)
+    assert random.config.hidden_size == pretrained.config.hidden_size == 384
+    assert random.config.num_hidden_layers == 6
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    a, b = dict(pretrained.named_parameters())[name], dict(random.named_parameters())[name]
+    assert a.shape == b.shape and not torch.allclose(a, b)
+    again = transfer.build_random_classifier("minilm", 2, seed=0)
+    assert torch.equal(dict(again.named_parameters())[name], b)  # seeded
+
+
+def test_lora_on_minilm_trains_only_adapters_and_head():
+    model = transfer.add_lora(finetune.build_classifier("minilm", 2, seed=0), r=8)
+    trainable, total = transfer.trainable_parameters(model)
+    shapes = [(384, 384)] * 12  # query and value in 6 layers, [out, in]
+    head = 384 * 2 + 2  # the new classifier, trained in full
+    assert trainable == transfer.lora_parameter_count(shapes, 8) + head == 74_498
+    assert trainable / total < 0.02
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    assert any("query.base_layer.weight" in n for n in frozen)
+
+
+def test_lora_starts_exactly_at_the_wrapped_model(tokenizer, tiny_folder):
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_folder, num_labels=2).eval()
+    batch = tokenizer(["HbA1c 7.1%, on metformin."], return_tensors="pt")
+    before = base(**batch).logits
+    wrapped = transfer.add_lora(base, r=4).eval()
+    assert torch.allclose(wrapped(**batch).logits, before)  # B = 0: the adapters add nothing yet
+    with pytest.raises(LlmkitError, match="positive integer rank"):
+        transfer.add_lora(base, r=0)
+
+
+def test_lora_parameter_count_by_hand():
+    assert transfer.lora_parameter_count([(10, 20)], r=2) == 2 * (10 + 20)
+    assert transfer.lora_parameter_count([(384, 384), (1536, 384)], r=8) == 8 * 768 + 8 * 1920
+
+
+def test_domain_adapt_saves_safetensors_once_and_reuses_the_cache(tmp_path, monkeypatch, tiny_folder):
+    monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
+    texts = finetune.load_task("diabetes_notes").texts("validation")[:200]
+    cfg = transfer.DaptConfig(steps=3, batch_size=4, block_len=32, head_steps=2)
+    folder, report = transfer.domain_adapt(texts, cfg, name=str(tiny_folder), run_dir=tmp_path / "run")
+    assert (folder / "model.safetensors").exists() and not list(folder.glob("*.bin"))
+    assert report["cached"] is False and len(report["val_mlm_loss"]) == len(report["eval_steps"]) >= 3
+    assert report["eval_steps"] == sorted(report["eval_steps"]) and report["eval_steps"][-1] == 5
+    assert all(np.isfinite(report["val_mlm_loss"]))
+    assert list((tmp_path / "run" / "tensorboard" / "dapt").glob("events.out.tfevents.*"))
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    again, cached = transfer.domain_adapt(texts, cfg, name=str(tiny_folder))
+    assert again == folder and cached["cached"] is True
+    other, _ = transfer.domain_adapt(texts[:150], cfg, name=str(tiny_folder))
+    assert other != folder  # other texts: another cache entry
+    model = assets.load_classifier(str(folder), num_labels=2)  # loads like any pretrained folder
+    assert model.config.hidden_size == 32
+    with pytest.raises(LlmkitError, match="at least 2 unlabeled"):
+        transfer.domain_adapt(texts[:1], cfg, name=str(tiny_folder))
+
+
+def test_train_point_and_probe_point_score_the_same_test_set(tokenizer, tiny_folder, tiny_notes):
+    cfg = transfer.CurveConfig(batch_size=8, min_steps=3, min_epochs=1, max_length=32)
+    test = finetune.encode_task(tokenizer, tiny_notes, "test", 32)
+    points = [
+        transfer.train_point(m, tiny_notes, test, tokenizer, cfg, seed=0, model_name=str(tiny_folder))
+        for m in ("random_init", "full_finetune", "lora")
+    ]
+    for p in points:
+        assert p.n == 24 and 0.0 <= p.accuracy <= 1.0 and p.seconds > 0
+        assert 0.0 <= p.accuracy_shifted <= 1.0  # the notes mark their shifted test rows
+    assert points[2].trainable < points[1].trainable == points[0].trainable
+    rng = np.random.default_rng(0)
+    pool = tiny_notes.split("train")
+    features, test_features = rng.normal(size=(len(pool), 8)), rng.normal(size=(20, 8))
+    sub = finetune.subsample(tiny_notes, 12, seed=0)
+    probe = transfer.probe_point(features, pool.index, sub, test_features, tiny_notes)
+    assert probe.method == "linear_probe" and probe.n == 12 and probe.trainable == 9
+    with pytest.raises(LlmkitError, match="method: expected"):
+        transfer.train_point("linear_probe", tiny_notes, test, tokenizer, cfg)
+
+
+def test_summaries_value_at_and_plot():
+    points = [
+        transfer.Point("full_finetune", 16, 0, 0.7, 0.6, 10, 1.0),
+        transfer.Point("full_finetune", 16, 1, 0.8, 0.7, 10, 1.0),
+        transfer.Point("linear_probe", 16, 0, 0.75, 0.7, 3, 0.1),
+    ]
+    table = transfer.summarize(points)
+    row = table[table["method"] == "full_finetune"].iloc[0]
+    assert row["mean"] == pytest.approx(0.75) and row["count"] == 2 and row["std"] > 0
+    assert transfer.value_at(points, "linear_probe", 16) == 0.75
+    with pytest.raises(LlmkitError, match="no 'lora' point at n = 16; have: full_finetune@16"):
+        transfer.value_at(points, "lora", 16)
+    fig = transfer.plot_data_efficiency(points, title="curve", references={"majority": 0.69})
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_title() == "curve"
+    assert "labeled training examples" in ax.get_xlabel()
+    plt.close(fig)
+
+
+def test_with_train_subset_keeps_the_pool_when_n_is_all(tiny_notes):
+    assert len(transfer.with_train_subset(tiny_notes, 24, 0).split("train")) == 24
+    assert len(transfer.with_train_subset(tiny_notes, 8, 0).split("train")) == 8

@@ -323,26 +323,41 @@ def load_causal_lm(name: str = "smollm2", **kwargs: Any) -> PreTrainedModel:
 
 
 def embed(
-    texts: list[str], model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 32
+    texts: list[str],
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    batch_size: int = 32,
+    max_length: int = 256,  # tokens kept per text (all-MiniLM-L6-v2 was trained on up to 256)
 ) -> torch.Tensor:
     """Sentence embeddings the way all-MiniLM-L6-v2 was trained: mean over real tokens, then L2 norm.
 
-    Returns a float tensor ``[len(texts), hidden]``; ``a @ b.T`` is then the cosine similarity.
+    Returns a float tensor ``[len(texts), hidden]`` in the order of ``texts``; ``a @ b.T`` is then the
+    cosine similarity. Texts are run longest first, so each batch holds texts of similar length and
+    carries little padding.
     """
     import torch
 
-    chunks = []
+    lengths = [
+        len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    ]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    out = torch.empty(len(texts), model.config.hidden_size)
     with torch.no_grad():
-        for i in range(0, len(texts), batch_size):
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
             batch = tokenizer(
-                texts[i : i + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt"
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
             )
             batch = batch.to(model.device)
             hidden = model(**batch).last_hidden_state  # [batch, tokens, hidden]
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [batch, tokens, 1]
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # [batch, hidden]
-            chunks.append(torch.nn.functional.normalize(mean, dim=-1).cpu())
-    return torch.cat(chunks)
+            out[rows] = torch.nn.functional.normalize(mean, dim=-1).float().cpu()
+    return out
 
 
 # ------------------------------------------------------------------------------------------- corpora

@@ -286,7 +286,12 @@ def train_classifier(
     return result
 
 
-def predict_proba(model: PreTrainedModel, ds: EncodedTexts, batch_size: int = 64) -> np.ndarray:
+def predict_proba(
+    model: PreTrainedModel,
+    ds: EncodedTexts,
+    batch_size: int = 64,
+    bf16: bool = False,  # autocast to bfloat16 (only where llmkit.throughput.bf16_supported())
+) -> np.ndarray:
     """Class probabilities ``[len(ds), num_labels]``: eval mode, ``torch.no_grad()``, softmax of ``.logits``.
 
     Texts are run longest first (little padding) and the rows put back in the dataset's order.
@@ -302,7 +307,8 @@ def predict_proba(model: PreTrainedModel, ds: EncodedTexts, batch_size: int = 64
         for start in range(0, len(ds), batch_size):
             rows = order[start : start + batch_size]
             batch = pad([{k: v for k, v in ds[int(i)].items() if k != "labels"} for i in rows])
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits  # [batch, num_labels]
+            with _autocast(bf16, device):
+                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits  # [batch, num_labels]
             probs[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
     return probs
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from llmkit import assets
 from llmkit.errors import LlmkitError
@@ -123,6 +124,16 @@ def test_minilm_is_the_real_pretrained_model(minilm):
     assert emb.shape == (3, 384)
     similar, unrelated = float(emb[0] @ emb[1]), float(emb[0] @ emb[2])
     assert similar > unrelated + 0.3, (similar, unrelated)
+
+
+def test_embed_keeps_the_order_of_the_texts_and_batches_by_length(minilm):
+    model, tokenizer = minilm
+    texts = ["short", "a much longer sentence about patients with high blood sugar " * 3, "mid length text here"]
+    together = assets.embed(texts, model, tokenizer, batch_size=2)
+    alone = torch.cat([assets.embed([t], model, tokenizer) for t in texts])
+    assert torch.allclose(together, alone, atol=1e-5)  # padding and batching change nothing
+    clipped = assets.embed(texts, model, tokenizer, max_length=8)
+    assert torch.allclose(clipped[0], together[0], atol=1e-5) and not torch.allclose(clipped[1], together[1])
 
 
 def test_minilm_tokenizer_does_not_pad_to_128(minilm):

@@ -58,7 +58,10 @@ def _stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     take = np.floor(counts / counts.sum() * n).astype(int)
     for i in np.argsort(-(counts / counts.sum() * n - take))[: n - take.sum()]:
         take[i] += 1  # the largest remainders get the leftover rows
-    picked = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c, k in zip(classes, take)]
+    picked = [
+        rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
+        for c, k in zip(classes, take, strict=True)
+    ]
     return np.sort(np.concatenate(picked))
 
 
@@ -72,7 +75,9 @@ def _check_shares(got: Any, labels: np.ndarray, n: int) -> None:
         want = np.mean(labels == c) * n
         have = int(np.sum(labels[idx] == c))
         if abs(have - want) >= 1:
-            raise AssertionError(f"class {c}: {have} rows picked, expected about {want:.1f} (its share of {n})")
+            raise AssertionError(
+                f"class {c}: {have} rows picked, expected about {want:.1f} (its share of {n})"
+            )
 
 
 @register(

@@ -128,7 +128,11 @@ def test_minilm_is_the_real_pretrained_model(minilm):
 
 def test_embed_keeps_the_order_of_the_texts_and_batches_by_length(minilm):
     model, tokenizer = minilm
-    texts = ["short", "a much longer sentence about patients with high blood sugar " * 3, "mid length text here"]
+    texts = [
+        "short",
+        "a much longer sentence about patients with high blood sugar " * 3,
+        "mid length text here",
+    ]
     together = assets.embed(texts, model, tokenizer, batch_size=2)
     alone = torch.cat([assets.embed([t], model, tokenizer) for t in texts])
     assert torch.allclose(together, alone, atol=1e-5)  # padding and batching change nothing

@@ -69,7 +69,7 @@ COURSE: tuple[Chapter, ...] = (
         "Fine-tuning",
         "the seed's BERT code, its bugs, the fixed loop, then Trainer",
         20,
-        141,
+        157,
     ),
     Chapter(
         "04_transfer_learning",
@@ -77,7 +77,7 @@ COURSE: tuple[Chapter, ...] = (
         "Transfer learning",
         "data efficiency, linear probe, LoRA, domain-adaptive pretraining",
         21,
-        216,
+        209,
     ),
     Chapter(
         "05_distillation",

@@ -229,11 +229,15 @@ def train_classifier(
     eval_ds: EncodedTexts | None = None,  # accuracy after each epoch, if given
     cfg: FinetuneConfig | None = None,
     progress: bool = True,  # a tqdm bar per epoch
+    log_dir: str
+    | Path
+    | None = None,  # TensorBoard: loss and learning rate per step, eval accuracy per epoch
 ) -> FinetuneResult:
     """Fine-tune ``model`` on ``train_ds`` with an explicit PyTorch loop (the lesson of notebook 03).
 
     Works for any training size (notebook 04 calls it from 16 examples up). The model is trained in
-    place and returned in eval mode inside the result.
+    place and returned in eval mode inside the result. With ``log_dir`` the run is logged to TensorBoard
+    with ``torch.utils.tensorboard.SummaryWriter`` (see :func:`tensorboard_dir`).
     """
     import torch
     from tqdm.auto import tqdm
@@ -250,6 +254,11 @@ def train_classifier(
     total = cfg.epochs * steps_per_epoch
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup * total), total)
     result = FinetuneResult(model)
+    writer = None
+    if log_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(log_dir))
     for epoch in range(cfg.epochs):
         seed = cfg.seed * 1000 + epoch  # a new order every epoch, the same every run
         if cfg.group_by_length:
@@ -277,10 +286,17 @@ def train_classifier(
             result.lengths += [train_ds.lengths[i] for i in indices]
             result.padded_tokens += int(batch["input_ids"].numel())
             bar.set_postfix(loss=f"{result.step_loss[-1]:.3f}")
+            if writer is not None:
+                writer.add_scalar("train/loss", result.step_loss[-1], result.steps)
+                writer.add_scalar("train/learning_rate", scheduler.get_last_lr()[0], result.steps)
         result.epoch_loss.append(float(np.mean(result.step_loss[-len(batches) :])))
         if eval_ds is not None:
             predicted = predict_proba(model, eval_ds, cfg.eval_batch_size).argmax(axis=1)
             result.eval_accuracy.append(float((predicted == np.asarray(eval_ds.labels)).mean()))
+            if writer is not None:
+                writer.add_scalar("eval/accuracy", result.eval_accuracy[-1], result.steps)
+    if writer is not None:
+        writer.close()
     result.tokens = sum(result.lengths)
     model.eval()
     return result

@@ -283,6 +283,9 @@ def train_point(
     model_name: str = "minilm",  # a packaged name, hub id or folder (dapt_finetune: the adapted folder)
     test_task: TextTask | None = None,  # for the shifted-test accuracy; defaults to ``train``
     progress: bool = False,
+    run_dir: str
+    | Path
+    | None = None,  # TensorBoard logs go to <run_dir>/tensorboard/<method>_n<n>_seed<seed>
 ) -> Point:
     """Train ``method`` (one of the fine-tuned ones in :data:`METHODS`) on ``train`` and score it."""
     from llmkit import finetune
@@ -306,7 +309,12 @@ def train_point(
         epochs=epochs, batch_size=cfg.batch_size, learning_rate=lr, seed=seed, bf16=cfg.bf16
     )
     start = time.perf_counter()
-    finetune.train_classifier(model, train_ds, None, run_cfg, progress=progress)
+    log_dir = (
+        None
+        if run_dir is None
+        else finetune.tensorboard_dir(run_dir, f"{method}_n{len(train_ds)}_seed{seed}")
+    )
+    finetune.train_classifier(model, train_ds, None, run_cfg, progress=progress, log_dir=log_dir)
     seconds = time.perf_counter() - start
     proba = finetune.predict_proba(model, test, bf16=cfg.bf16)
     y = np.asarray(test.labels)

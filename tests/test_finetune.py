@@ -157,6 +157,20 @@ def test_explicit_loop_reduces_the_training_loss_and_is_repeatable(tiny_data):
     assert again.step_loss == result.step_loss  # same seed: same head, same data order
 
 
+def test_explicit_loop_logs_to_tensorboard_when_asked(tiny_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train, test = tiny_data
+    cfg = finetune.FinetuneConfig(epochs=2, batch_size=8, learning_rate=1e-2, seed=0)
+    log_dir = finetune.tensorboard_dir(tmp_path, "loop")
+    result = finetune.train_classifier(tiny_classifier(), train, test, cfg, progress=False, log_dir=log_dir)
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {"train/loss", "train/learning_rate", "eval/accuracy"}
+    assert [e.value for e in events.Scalars("train/loss")] == pytest.approx(result.step_loss)
+    assert len(events.Scalars("eval/accuracy")) == 2
+
+
 def test_train_head_only_freezes_the_encoder(tiny_data):
     train, _ = tiny_data
     model = tiny_classifier()

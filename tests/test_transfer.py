@@ -123,13 +123,17 @@ def test_domain_adapt_saves_safetensors_once_and_reuses_the_cache(tmp_path, monk
         transfer.domain_adapt(texts[:1], cfg, name=str(tiny_folder))
 
 
-def test_train_point_and_probe_point_score_the_same_test_set(tokenizer, tiny_folder, tiny_notes):
+def test_train_point_and_probe_point_score_the_same_test_set(tokenizer, tiny_folder, tiny_notes, tmp_path):
     cfg = transfer.CurveConfig(batch_size=8, min_steps=3, min_epochs=1, max_length=32)
     test = finetune.encode_task(tokenizer, tiny_notes, "test", 32)
     points = [
-        transfer.train_point(m, tiny_notes, test, tokenizer, cfg, seed=0, model_name=str(tiny_folder))
+        transfer.train_point(
+            m, tiny_notes, test, tokenizer, cfg, seed=0, model_name=str(tiny_folder), run_dir=tmp_path
+        )
         for m in ("random_init", "full_finetune", "lora")
     ]
+    logged = sorted(p.name for p in (tmp_path / "tensorboard").iterdir())
+    assert logged == ["full_finetune_n24_seed0", "lora_n24_seed0", "random_init_n24_seed0"]
     for p in points:
         assert p.n == 24 and 0.0 <= p.accuracy <= 1.0 and p.seconds > 0
         assert 0.0 <= p.accuracy_shifted <= 1.0  # the notes mark their shifted test rows

@@ -233,3 +233,122 @@ def test_landscape_and_trajectory_plane():
     d1, d2, xy, explained = losses.trajectory_plane(path, np.zeros(3))
     assert explained == pytest.approx(1.0) and xy.shape == (3, 2)
     np.testing.assert_allclose(xy @ np.stack([d1, d2]), path, atol=1e-12)  # the path lies in the plane
+
+
+# ----------------------------------------------------------------- knowledge distillation (notebook 05)
+
+
+@pytest.fixture(scope="module")
+def kd_logits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    student, teacher = rng.normal(scale=3, size=(12, 10)), rng.normal(scale=3, size=(12, 10))
+    return student, teacher, rng.integers(0, 10, size=12)
+
+
+def test_softened_softmax_flattens_with_temperature():
+    z = np.array([[3.0, 1.0, -2.0]])
+    np.testing.assert_allclose(losses.softened_softmax(z, 1.0), losses.softmax(z))
+    np.testing.assert_allclose(losses.softened_softmax(z, 2.0), losses.softmax(z / 2))
+    top = [losses.softened_softmax(z, T)[0, 0] for T in (0.5, 1.0, 4.0, 1e6)]
+    assert np.all(np.diff(top) < 0) and top[-1] == pytest.approx(1 / 3, rel=1e-5)  # -> uniform
+    assert np.all(np.isfinite(losses.softened_softmax([[1e4, 0.0]], 0.01)))
+
+
+@pytest.mark.parametrize("T", [0.0, -1.0, float("nan"), float("inf")])
+def test_kd_rejects_a_bad_temperature(T):
+    z = np.zeros((2, 3))
+    for f in (losses.softened_softmax, lambda *a: losses.kd_kl(z, *a)):
+        with pytest.raises(LlmkitError, match="temperature: expected a finite T > 0"):
+            f(z, T)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5])
+def test_kd_rejects_alpha_outside_0_1(alpha):
+    z = np.zeros((2, 3))
+    with pytest.raises(LlmkitError, match=r"alpha: expected a weight in \[0, 1\]"):
+        losses.kd_loss(z, z, [0, 1], 2.0, alpha)
+    with pytest.raises(LlmkitError, match="alpha"):
+        losses.torch_kd_loss(__import__("torch").zeros(2, 3), z, [0, 1], 2.0, alpha)
+
+
+def test_kd_rejects_mismatched_logits():
+    with pytest.raises(LlmkitError, match=r"student \[2, 3\] and teacher \[2, 4\]"):
+        losses.kd_kl(np.zeros((2, 3)), np.zeros((2, 4)), 2.0)
+
+
+def test_kd_kl_is_nonnegative_and_zero_when_the_logits_match(kd_logits):
+    student, teacher, _ = kd_logits
+    for T in (0.5, 1.0, 4.0, 20.0):
+        assert losses.kd_kl(student, teacher, T) > 0
+        assert losses.kd_kl(teacher, teacher, T) == pytest.approx(0.0, abs=1e-12)
+        assert losses.kd_kl(teacher + 7.0, teacher, T) == pytest.approx(0.0, abs=1e-12)  # shift-invariant
+    rng = np.random.default_rng(6)
+    assert min(losses.kd_kl(rng.normal(size=(4, 5)), rng.normal(size=(4, 5)), 3.0) for _ in range(50)) >= 0
+
+
+def test_soft_cross_entropy_is_kl_plus_the_teachers_entropy(kd_logits):
+    student, teacher, _ = kd_logits
+    for T in (1.0, 4.0):
+        entropy = losses.mean_entropy(losses.softened_softmax(teacher, T))
+        assert losses.kd_soft_cross_entropy(student, teacher, T) == pytest.approx(
+            losses.kd_kl(student, teacher, T) + T**2 * entropy, rel=1e-12
+        )
+        # the constant has no gradient: both forms give T (p_s - p_t) / n
+        fd = losses.numerical_gradient(lambda z, T=T: losses.kd_soft_cross_entropy(z, teacher, T), student)
+        assert losses.relative_error(losses.kd_soft_gradient(student, teacher, T), fd) < 1e-6
+    assert losses.mean_entropy([[0.5, 0.5, 0.0]]) == pytest.approx(np.log(2))
+
+
+@pytest.mark.parametrize("T,alpha", [(1.0, 0.5), (4.0, 0.9), (20.0, 1.0), (2.0, 0.0)])
+def test_kd_gradient_matches_autograd_and_finite_differences(kd_logits, T, alpha):
+    student, teacher, labels = kd_logits
+    ours = losses.kd_gradient(student, teacher, labels, T, alpha)
+    autograd = losses.autograd_gradient(
+        lambda z: losses.torch_kd_loss(z, teacher, labels, T, alpha), student
+    )  # float64 end to end
+    fd = losses.numerical_gradient(lambda z: losses.kd_loss(z, teacher, labels, T, alpha), student)
+    assert losses.relative_error(ours, autograd) < 1e-6
+    assert losses.relative_error(ours, fd) < 1e-6
+    assert losses.kd_loss(student, teacher, labels, T, alpha) == pytest.approx(
+        float(losses.torch_kd_loss(__import__("torch").tensor(student), teacher, labels, T, alpha)), rel=1e-12
+    )
+
+
+def test_kd_soft_gradient_is_T_times_p_student_minus_p_teacher(kd_logits):
+    student, teacher, _ = kd_logits
+    n, T = student.shape[0], 4.0
+    ps, pt = losses.softened_softmax(student, T), losses.softened_softmax(teacher, T)
+    np.testing.assert_allclose(losses.kd_soft_gradient(student, teacher, T), T * (ps - pt) / n)
+    # before the T^2 factor the same gradient is (p_s - p_t) / (T n)
+    unscaled = losses.numerical_gradient(lambda z: losses.kd_kl(z, teacher, T) / T**2, student)
+    assert losses.relative_error(unscaled, (ps - pt) / (T * n)) < 1e-6
+
+
+def test_alpha_zero_is_pure_cross_entropy_and_alpha_one_pure_soft(kd_logits):
+    student, teacher, labels = kd_logits
+    assert losses.kd_loss(student, teacher, labels, 3.0, 0.0) == losses.softmax_cross_entropy(student, labels)
+    np.testing.assert_array_equal(
+        losses.kd_gradient(student, teacher, labels, 3.0, 0.0),
+        losses.softmax_cross_entropy_gradient(student, labels),
+    )
+    assert losses.kd_loss(student, teacher, labels, 3.0, 1.0) == losses.kd_kl(student, teacher, 3.0)
+
+
+def test_high_temperature_limit_is_hintons_logit_matching(kd_logits):
+    """What is tested: for T >> |z|, T (p_s(T) - p_t(T)) / n -> (c(z_s) - c(z_t)) / (K n) with c(z) the
+    row-centred logits, the relative error falling like 1/T; for zero-mean logits that is (z_s - z_t) / (K n),
+    i.e. Hinton's eq. 4, 1 / (K T^2) (z_s - z_t), once the T^2 factor is put back."""
+    student, teacher, _ = kd_logits
+    limit = losses.logit_matching_gradient(student, teacher)
+    errors = [
+        losses.relative_error(losses.kd_soft_gradient(student, teacher, T), limit) for T in (10, 100, 1000)
+    ]
+    assert errors[1] < 0.05 and errors[2] < 0.005
+    assert errors[1] < errors[0] / 5 and errors[2] < errors[1] / 5  # O(1/T)
+    zs, zt = student - student.mean(1, keepdims=True), teacher - teacher.mean(1, keepdims=True)
+    n, K, T = zs.shape[0], zs.shape[1], 1000.0
+    hinton = (zs - zt) / (K * T**2)  # per example, unscaled soft CE
+    assert losses.relative_error(losses.kd_soft_gradient(zs, zt, T) * n / T**2, hinton) < 0.005
+    # the T^2 factor keeps the gradient's size fixed as T grows; without it the gradient shrinks like 1/T^2
+    sizes = [np.abs(losses.kd_soft_gradient(student, teacher, T)).max() for T in (100, 1000)]
+    assert sizes[1] == pytest.approx(sizes[0], rel=0.05)

@@ -1,0 +1,149 @@
+"""The tiny BERT student (notebook 05, part 2): its size rule against the real MiniLM, cached and atomic
+pretraining, the teacher's logits, a deterministic distillation loop, zero soft loss for a student equal
+to its teacher, latency, and the errors for a bad configuration. Models are tiny, so this runs in seconds."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from llmkit import assets, finetune, student
+from llmkit.batching import encode
+from llmkit.data.synth.clinical_notes import generate_unlabeled_notes
+from llmkit.errors import LlmkitError
+from llmkit.tokenization import train_wordpiece
+
+TINY = {"hidden": 32, "layers": 1, "heads": 2}
+
+
+@pytest.fixture(scope="module")
+def notes():
+    return generate_unlabeled_notes(48, seed=7)["note"].tolist()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(notes):
+    return train_wordpiece(notes, vocab_size=300)
+
+
+def _tiny(tokenizer, seed=0, **kwargs):
+    return student.build_student(tokenizer, **TINY, seed=seed, **kwargs)
+
+
+def test_default_student_has_at_most_a_tenth_of_minilms_non_embedding_weights(tokenizer):
+    teacher = assets.load_classifier("minilm", num_labels=2)
+    small = student.build_student(tokenizer)
+    assert student.non_embedding_params(teacher) > 10_000_000  # MiniLM: ~10.6M matmul weights
+    assert student.non_embedding_params(small) * 10 <= student.non_embedding_params(teacher)
+
+
+def test_build_student_shapes_and_seed(tokenizer):
+    a, b = _tiny(tokenizer, seed=3), _tiny(tokenizer, seed=3)
+    assert a.config.intermediate_size == 4 * TINY["hidden"] and a.config.vocab_size == len(tokenizer)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    ids = tokenizer(["a note", "another longer note here"], padding=True, return_tensors="pt")
+    assert a(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"]).logits.shape == (2, 2)
+    # per layer: q, k, v, o (4 h^2) + feed-forward (8 h^2); pooler h^2; head 2 h
+    h = TINY["hidden"]
+    assert student.non_embedding_params(a) == 12 * h * h + h * h + 2 * h
+    assert student.safetensors_mb(a) > 0
+    with pytest.raises(LlmkitError, match="hidden"):
+        student.build_student(tokenizer, hidden=30, heads=4)
+
+
+def test_pretrain_student_is_cached_atomic_and_loads_as_a_classifier(notes, tmp_path, monkeypatch):
+    from transformers import AutoModelForSequenceClassification
+
+    monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path))
+    cfg = student.StudentPretrainConfig(**TINY, vocab_size=300, block_len=32, steps=2, batch_size=4)
+    folder, report = student.pretrain_student(notes, cfg)
+    assert not report["cached"] and (folder / "model.safetensors").exists()
+    assert not list(folder.glob("*.bin")) and not list(folder.glob("*.pt"))  # never pickle
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no tmp folder, no logs left
+    again, report2 = student.pretrain_student(notes, cfg)
+    assert again == folder and report2["cached"]
+    other, _ = student.pretrain_student(notes[:-1], cfg)  # other texts, other key
+    assert other != folder
+    model = AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=3)
+    loaded, tok = student.load_student(folder, num_labels=3)
+    assert model.config.num_labels == 3 and len(tok) == len(loaded.bert.embeddings.word_embeddings.weight)
+    from safetensors.torch import load_file
+
+    saved = load_file(folder / "model.safetensors")
+    key = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(loaded.state_dict()[key], saved[key])  # the pretrained encoder, a new head
+    with pytest.raises(LlmkitError, match="texts"):
+        student.pretrain_student(notes[:3], cfg)
+
+
+def test_teacher_logits_shape_and_softmax_match_predict_proba(tokenizer, notes):
+    teacher = _tiny(tokenizer, seed=1, dropout=0.0)
+    z = student.teacher_logits(teacher, tokenizer, notes[:10], batch_size=4)
+    assert z.shape == (10, 2) and z.dtype == np.float32
+    ds = encode(tokenizer, notes[:10], [0] * 10)
+    probs = finetune.predict_proba(teacher, ds)
+    np.testing.assert_allclose(np.exp(z), probs, atol=1e-6)
+    with torch.no_grad():  # the logit gap is the model's own, row by row
+        ids = tokenizer(notes[:1], return_tensors="pt", truncation=True, max_length=128)
+        own = teacher(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"]).logits[0]
+    assert z[0, 1] - z[0, 0] == pytest.approx(float(own[1] - own[0]), abs=1e-4)
+
+
+def test_distillation_is_deterministic_and_learns(tokenizer, notes):
+    soft = np.random.default_rng(0).normal(size=(len(notes), 2)).astype(np.float32) * 3
+    labels = [int(i % 2) if i % 3 else -100 for i in range(len(notes))]  # some texts unlabeled
+    cfg = student.DistillConfig(epochs=3, batch_size=8, learning_rate=3e-3, seed=5)
+    runs = [
+        student.distill_classifier(_tiny(tokenizer), tokenizer, notes, soft, labels, cfg, progress=False)
+        for _ in range(2)
+    ]
+    assert runs[0].step_loss == runs[1].step_loss  # same seed, same losses
+    assert runs[0].steps == 3 * 6 and np.isfinite(runs[0].step_loss).all()
+    assert not runs[0].model.training
+    other = student.distill_classifier(
+        _tiny(tokenizer),
+        tokenizer,
+        notes,
+        soft,
+        None,
+        student.DistillConfig(epochs=1, seed=6),
+        progress=False,
+    )
+    assert np.isfinite(other.step_loss).all()  # no labels at all: soft targets only
+
+
+def test_a_student_equal_to_its_teacher_has_zero_soft_loss(tokenizer, notes, tmp_path):
+    teacher = _tiny(tokenizer, seed=2, dropout=0.0)
+    z = student.teacher_logits(teacher, tokenizer, notes)
+    cfg = student.DistillConfig(epochs=1, batch_size=16, alpha=1.0, temperature=4.0, learning_rate=1e-9)
+    result = student.distill_classifier(
+        copy.deepcopy(teacher), tokenizer, notes, z, None, cfg, progress=False, log_dir=tmp_path / "tb"
+    )
+    assert max(result.step_loss) < 1e-5
+    assert list((tmp_path / "tb").iterdir())  # a TensorBoard event file
+
+
+def test_bad_configuration_raises(tokenizer, notes):
+    model, soft = _tiny(tokenizer), np.zeros((len(notes), 2), dtype=np.float32)
+    for bad, match in (
+        ({"temperature": 0.0}, "temperature"),
+        ({"temperature": -1.0}, "temperature"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"alpha": -0.1}, "alpha"),
+    ):
+        with pytest.raises(LlmkitError, match=match):
+            student.distill_classifier(model, tokenizer, notes, soft, None, student.DistillConfig(**bad))
+    with pytest.raises(LlmkitError, match="soft_logits"):
+        student.distill_classifier(model, tokenizer, notes, soft[:-1], None, progress=False)
+    with pytest.raises(LlmkitError, match="labels"):
+        student.distill_classifier(model, tokenizer, notes, soft, [0, 1], progress=False)
+
+
+def test_latency_ms(tokenizer, notes):
+    model = _tiny(tokenizer)
+    assert student.latency_ms(model, tokenizer, notes, batch_size=4, repeats=2) > 0
+    with pytest.raises(LlmkitError, match="batch_size"):
+        student.latency_ms(model, tokenizer, notes[:2], batch_size=4)

@@ -13,6 +13,12 @@ The recipe, top to bottom:
    ``alpha * T^2 * KL(p_t(T) || p_s(T)) + (1 - alpha) * CE`` (:func:`llmkit.losses.torch_kd_loss`).
 5. **The payoff** (:func:`latency_ms`, :func:`safetensors_mb`): the student's speed and size.
 
+Measured here (2026-12, 1 torch thread, defaults, T = 2, alpha = 0.5, not tuned): MiniLM fine-tuned on
+1,500 diabetes notes scored 0.863 on 300 test notes; the student distilled on 10,000 unlabeled + the
+1,500 labeled notes 0.883 (mean of seeds 0-2; 0.884 with 4,000 unlabeled, half the steps), the same
+student on the labels alone with the same steps 0.844; 25x faster than MiniLM at batch 32, 2.2 MB
+against 91 MB.
+
 Hinton's digits experiment is :mod:`llmkit.distill`; the loss and its gradient are :mod:`llmkit.losses`.
 torch and transformers load inside the functions, so importing this is cheap.
 """

@@ -84,8 +84,8 @@ COURSE: tuple[Chapter, ...] = (
         "知识蒸馏",
         "Knowledge distillation",
         "KD loss derived, Hinton's MNIST result on digits, MiniLM → student",
-        14,
-        41,
+        23,
+        210,
     ),
     Chapter(
         "06_compression",

@@ -92,6 +92,8 @@ COURSE: tuple[Chapter, ...] = (
         "模型压缩与加速",
         "Compression and acceleration",
         "int8, pruning, ONNX Runtime, the Pareto front",
+        29,
+        135,
     ),
     Chapter(
         "07_federated_learning",

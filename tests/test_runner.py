@@ -100,3 +100,16 @@ def test_report_rebuilds_index(demo, tmp_path):
     (run_dir / "index.html").unlink()
     assert cli.main(["report", str(run_dir)]) == 0
     assert (run_dir / "index.html").exists()
+
+
+@pytest.mark.parametrize("path", runner.discover(), ids=lambda p: p.stem)
+def test_every_parameter_line_of_every_notebook_parses(path):
+    """papermill skips a parameter line it cannot parse (an '=' inside its comment does it), and then
+    `llmkit run -p name value` refuses that name: every `name = value  # comment` line must come through."""
+    import json
+    import re
+
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    (cell,) = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    names = [m.group(1) for line in cell["source"] if (m := re.match(r"^(\w+) = ", "".join(line)))]
+    assert sorted(runner.notebook_parameters(path)) == sorted(names)

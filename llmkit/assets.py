@@ -360,6 +360,29 @@ def embed(
     return out
 
 
+def save_pretrained_folder(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    folder: str | Path,  # replaced as a whole if it exists
+    files: dict[str, str] | None = None,  # extra text files to put beside the weights, name -> text
+) -> Path:
+    """``save_pretrained`` of model (safetensors) and tokenizer into ``folder``, via a temporary folder
+    renamed at the end, so the folder is never half written. Every cached or saved model uses it."""
+    import os
+    import shutil
+
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    for name, text in (files or {}).items():
+        (tmp / name).write_text(text, encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)  # a rename cannot replace a non-empty folder
+    os.replace(tmp, folder)
+    return folder
+
+
 # ------------------------------------------------------------------------------------------- corpora
 
 SHAKESPEARE_POEMS = frozenset(

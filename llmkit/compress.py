@@ -41,7 +41,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import statistics
 import time
 import warnings
@@ -468,18 +467,10 @@ def save_classifier(
     folder: str | Path,  # replaced as a whole if it exists
     files: Mapping[str, str] | None = None,  # extra text files to put beside the weights, name -> text
 ) -> Path:
-    """``save_pretrained`` of model (safetensors) and tokenizer into ``folder``, via a temporary folder
-    renamed at the end, so the folder is never half written."""
-    folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    for name, text in (files or {}).items():
-        (tmp / name).write_text(text, encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)  # a rename cannot replace a non-empty folder
-    os.replace(tmp, folder)
-    return folder
+    """A classifier for deployment, written atomically (:func:`llmkit.assets.save_pretrained_folder`)."""
+    from llmkit.assets import save_pretrained_folder
+
+    return save_pretrained_folder(model, tokenizer, folder, dict(files or {}))
 
 
 def save_int8(qmodel: Any, path: str | Path) -> Path:

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -332,20 +330,6 @@ def predict_proba(
 # ----------------------------------------------------------------------------------------------- Trainer
 
 
-@contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def tensorboard_dir(run_dir: str | Path, name: str) -> Path:
     """Where :func:`train_with_trainer` logs run ``name``: ``<run_dir>/tensorboard/<name>``."""
     return Path(run_dir) / "tensorboard" / name
@@ -366,20 +350,10 @@ def train_with_trainer(
     checkpoint (``save_strategy="no"``; save once with ``save_pretrained``, which writes safetensors).
     """
     import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers import Trainer, TrainingArguments
 
     from llmkit.config import device
-
-    class StepTimer(TrainerCallback):
-        """Sums the wall time of optimizer steps, so throughput leaves evaluation out."""
-
-        seconds, start = 0.0, 0.0
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.seconds += time.perf_counter() - self.start
+    from llmkit.pretrain import StepTimer, _env  # the same timer and env switch as pretraining
 
     def accuracy(prediction: Any) -> dict[str, float]:
         return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -137,6 +136,7 @@ def pretrain_student(
     import torch
 
     from llmkit import pretrain
+    from llmkit.assets import save_pretrained_folder
     from llmkit.config import cache_dir
     from llmkit.tokenization import train_wordpiece
 
@@ -169,13 +169,7 @@ def pretrain_student(
         "train_blocks": len(corpus.train),
         "cached": False,
     }
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)  # safetensors
-    tokenizer.save_pretrained(tmp)
-    (tmp / "student_report.json").write_text(json.dumps(report, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    save_pretrained_folder(model, tokenizer, folder, {"student_report.json": json.dumps(report, indent=1)})
     if run_dir is None:
         shutil.rmtree(logs, ignore_errors=True)
     return folder, report

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -176,7 +175,7 @@ def domain_adapt(
     import torch
 
     from llmkit import pretrain
-    from llmkit.assets import load_tokenizer, resolve_model
+    from llmkit.assets import load_tokenizer, resolve_model, save_pretrained_folder
     from llmkit.config import cache_dir
 
     cfg = cfg or DaptConfig()
@@ -223,13 +222,7 @@ def domain_adapt(
         "train_blocks": len(corpus.train),
         "cached": False,
     }
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)  # safetensors
-    tokenizer.save_pretrained(tmp)
-    (tmp / "dapt_report.json").write_text(json.dumps(report, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    save_pretrained_folder(model, tokenizer, folder, {"dapt_report.json": json.dumps(report, indent=1)})
     if run_dir is None:
         shutil.rmtree(logs, ignore_errors=True)
     return folder, report

@@ -574,16 +574,22 @@ class Latencies:
 
 def time_variants(
     variants: Mapping[str, Variant] | Sequence[Variant],
-    batches: Mapping[int, Batch],  # batch size -> a batch from timing_batch
+    batches: Mapping[int, Batch] | None = None,  # batch size -> a batch from timing_batch, for every variant
     rounds: int = 3,
     repeats: int = 5,  # calls per variant, batch and round; the round's value is their median
     warmup: int = 2,  # untimed calls per variant and batch before the first round
     progress: bool = True,
+    *,
+    texts: Sequence[str] | None = None,  # instead of batches: each variant's tokenizer encodes these
+    sizes: Sequence[int] = (1, 32),  # the batch sizes built from texts
+    length: int = 64,  # positions per row of the batches built from texts
 ) -> Latencies:
     """Median latency of every variant at every batch size, timed in ``rounds`` alternating blocks.
 
     On a shared machine speed drifts; flipping the order every round spreads the drift over all
-    variants, and :meth:`Latencies.speedup` compares pairs timed within the same round.
+    variants, and :meth:`Latencies.speedup` compares pairs timed within the same round. Variants with
+    different tokenizers (a distilled student has its own vocabulary) take ``texts``: each gets
+    :func:`timing_batch` of the same texts at the same ``length``, through its own tokenizer.
     """
     import torch
     from tqdm.auto import tqdm
@@ -591,22 +597,35 @@ def time_variants(
     from llmkit.machine import median_ms
 
     items = list(variants.values()) if isinstance(variants, Mapping) else list(variants)
-    if rounds < 1 or repeats < 1 or not items or not batches:
+    if (
+        rounds < 1
+        or repeats < 1
+        or not items
+        or (batches is None) == (texts is None)
+        or not (batches or sizes)
+    ):
         raise LlmkitError(
-            f"time_variants: expected variants, batches, rounds >= 1, repeats >= 1; got {rounds}, {repeats}"
+            "time_variants: expected variants, either batches or texts, rounds >= 1, repeats >= 1; "
+            f"got {len(items)} variants, batches={batches is not None}, texts={texts is not None}, {rounds}, {repeats}"
         )
-    ms: dict[str, dict[int, list[float]]] = {v.name: {b: [] for b in batches} for v in items}
+    built: dict[int, dict[int, Batch]] = {}  # id(tokenizer) -> batch size -> batch
+    if texts is not None:
+        for v in items:
+            if id(v.tokenizer) not in built:
+                built[id(v.tokenizer)] = {b: timing_batch(v.tokenizer, texts, b, length) for b in sizes}
+    own = {v.name: batches if batches is not None else built[id(v.tokenizer)] for v in items}
+    ms: dict[str, dict[int, list[float]]] = {v.name: {b: [] for b in own[v.name]} for v in items}
     for v in items:
-        for batch in batches.values():
+        for batch in own[v.name].values():
             for _ in range(warmup):
                 v.logits(batch)
     for r in tqdm(range(rounds), desc="timing", disable=not progress, leave=False):
         for v in items if r % 2 == 0 else list(reversed(items)):
-            for size, batch in batches.items():
+            for size, batch in own[v.name].items():
                 ms[v.name][size].append(
                     median_ms(lambda v=v, batch=batch: v.logits(batch), repeats, warmup=0)
                 )
-    length = int(next(iter(batches.values()))["input_ids"].shape[1])
+    length = int(next(iter(own[items[0].name].values()))["input_ids"].shape[1])
     return Latencies(ms, length, torch.get_num_threads())
 
 

@@ -91,9 +91,9 @@ COURSE: tuple[Chapter, ...] = (
         "06_compression",
         "模型压缩与加速",
         "Compression and acceleration",
-        "int8, pruning, ONNX Runtime, the Pareto front",
-        29,
-        135,
+        "int8, pruning, ONNX Runtime, the distilled student, the Pareto front",
+        39,
+        188,
     ),
     Chapter(
         "07_federated_learning",

@@ -12,6 +12,8 @@ The recipe, top to bottom:
 4. **Distillation** (:func:`distill_classifier`): an explicit loop on
    ``alpha * T^2 * KL(p_t(T) || p_s(T)) + (1 - alpha) * CE`` (:func:`llmkit.losses.torch_kd_loss`).
 5. **The payoff** (:func:`latency_ms`, :func:`safetensors_mb`): the student's speed and size.
+6. **All of it in one call** (:func:`distilled_student`): the same steps with notebook 05's settings, cached,
+   for notebooks 06 and 08 and the case study.
 
 Measured here (2026-12, 1 torch thread, defaults, T = 2, alpha = 0.5, not tuned): MiniLM fine-tuned on
 1,500 diabetes notes scored 0.863 on 300 test notes; the student distilled on 10,000 unlabeled + the
@@ -358,3 +360,77 @@ def latency_ms(
             model(**inputs)
 
     return median_ms(forward, repeats=repeats, warmup=2)
+
+
+# -------------------------------------------------------------------------------------- the whole recipe
+
+
+def distilled_student(
+    teacher_train_size: int = 1500,  # labeled notes the MiniLM teacher is fine-tuned on (compress.finetuned_minilm)
+    teacher_epochs: int = 2,
+    pretrain_notes: int = 4000,  # unlabeled notes the student is pretrained on (masked LM)
+    transfer_notes: int = 4000,  # unlabeled notes the teacher labels for the transfer set
+    pretrain_cfg: StudentPretrainConfig | None = None,
+    kd_cfg: DistillConfig | None = None,
+    seed: int = 0,  # teacher, labeled subsample, the generated corpora
+    bf16: bool | None = None,  # None -> where throughput.bf16_supported(); applies to teacher and student
+    cache: bool = True,  # reuse $LLMKIT_CACHE/distilled/<key>; False rebuilds it
+    teacher_name: str = "minilm",  # the encoder the teacher is fine-tuned from (a local folder in tests)
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]:
+    """Notebook 05's diabetes-notes student, built once and cached: for notebooks 06, 08 and the case study.
+
+    The same steps as notebook 05, in order: the cached teacher (:func:`llmkit.compress.finetuned_minilm`),
+    :func:`pretrain_student` on ``pretrain_notes`` generated notes (seed ``seed``), the transfer set of
+    ``transfer_notes`` more (seed ``seed + 1``) plus the labeled notes, :func:`teacher_logits`, and
+    :func:`distill_classifier`. The cache key hashes every setting. ``info`` holds them, the number of
+    distillation ``steps``, ``seconds`` and ``cached``. The model is returned in eval mode.
+    """
+    from llmkit import compress, finetune
+    from llmkit.assets import save_pretrained_folder
+    from llmkit.config import cache_dir
+    from llmkit.data.synth.clinical_notes import generate_unlabeled_notes
+    from llmkit.throughput import bf16_supported
+
+    bf16 = bf16_supported() if bf16 is None else bool(bf16)
+    pretrain_cfg = pretrain_cfg or StudentPretrainConfig(seed=seed, bf16=bf16)
+    kd_cfg = kd_cfg or DistillConfig(seed=seed, bf16=bf16)
+    for name, value in [("teacher_train_size", teacher_train_size), ("pretrain_notes", pretrain_notes)]:
+        if not isinstance(value, int) or value < 20:
+            raise LlmkitError(f"{name}: expected a whole number >= 20, got {value!r}")
+    if not isinstance(transfer_notes, int) or transfer_notes < 0:
+        raise LlmkitError(f"transfer_notes: expected a whole number >= 0, got {transfer_notes!r}")
+    if kd_cfg.max_length > pretrain_cfg.block_len:
+        raise LlmkitError(
+            f"kd_cfg.max_length: expected at most pretrain_cfg.block_len={pretrain_cfg.block_len} "
+            f"(the student's longest input), got {kd_cfg.max_length}"
+        )
+    settings = {
+        "teacher": teacher_name, "teacher_train_size": teacher_train_size, "teacher_epochs": teacher_epochs,
+        "pretrain_notes": pretrain_notes, "transfer_notes": transfer_notes, "seed": seed, "bf16": bf16,
+        "pretrain": asdict(pretrain_cfg), "distill": asdict(kd_cfg),
+    }  # fmt: skip
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache_dir("distilled") / key
+    info_path = folder / "distill_info.json"
+    if cache and info_path.exists():
+        model, tokenizer = load_student(folder, num_labels=2, seed=seed)
+        return model.eval(), tokenizer, {**json.loads(info_path.read_text()), "cached": True}
+
+    start = time.perf_counter()
+    teacher, teacher_tokenizer, _ = compress.finetuned_minilm(
+        n_train=teacher_train_size, epochs=teacher_epochs, seed=seed, bf16=bf16, name=teacher_name
+    )
+    labeled = finetune.subsample(finetune.load_task("diabetes_notes"), teacher_train_size, seed=seed)
+    corpus = generate_unlabeled_notes(pretrain_notes, seed=seed)["note"].tolist()
+    pretrained, _ = pretrain_student(corpus, pretrain_cfg)
+    unlabeled = (
+        generate_unlabeled_notes(transfer_notes, seed=seed + 1)["note"].tolist() if transfer_notes else []
+    )
+    texts = unlabeled + labeled.texts("train")
+    labels = [-100] * len(unlabeled) + labeled.labels("train").tolist()  # -100: soft target only
+    soft = teacher_logits(teacher, teacher_tokenizer, texts, bf16=bf16)
+    model, tokenizer = load_student(pretrained, num_labels=2, seed=seed)
+    run = distill_classifier(model, tokenizer, texts, soft, labels, kd_cfg, progress=False)
+    info = {**settings, "key": key, "steps": run.steps, "seconds": round(time.perf_counter() - start, 1)}
+    save_pretrained_folder(model, tokenizer, folder, {info_path.name: json.dumps(info, indent=1) + "\n"})
+    return model.eval(), tokenizer, {**info, "cached": False, "folder": str(folder)}

@@ -218,6 +218,31 @@ def test_time_variants_alternates_and_reports_medians(variants, tokenizer):
     assert compress.latency_ms(variants["fp32"], batches[1], repeats=2, warmup=1) > 0
 
 
+def test_time_variants_encodes_texts_with_each_variants_own_tokenizer(variants, tokenizer):
+    from transformers import PreTrainedTokenizerFast
+
+    seen = []
+
+    def spy(v, tok):  # a variant with its own tokenizer, noting the ids it is given
+        return replace(
+            v, name=f"{v.name}-{id(tok)}", tokenizer=tok, run=lambda b: seen.append((tok, b)) or v.run(b)
+        )
+
+    other = PreTrainedTokenizerFast(tokenizer_object=tokenizer.backend_tokenizer, pad_token="[PAD]")
+    chosen = [spy(variants["fp32"], tokenizer), spy(variants["fp32"], other)]
+    timing = compress.time_variants(
+        chosen, texts=TEXTS, sizes=(2,), length=8, rounds=1, repeats=1, progress=False
+    )
+    assert timing.length == 8 and all(list(t) == [2] for t in timing.ms.values())
+    for tok, batch in seen:
+        np.testing.assert_array_equal(
+            batch["input_ids"], compress.timing_batch(tok, TEXTS, 2, 8)["input_ids"]
+        )
+    assert {id(t) for t, _ in seen} == {id(tokenizer), id(other)}
+    with pytest.raises(LlmkitError, match="either batches or texts"):
+        compress.time_variants(chosen, progress=False)
+
+
 def test_timing_batch_has_the_requested_shape(tokenizer):
     batch = compress.timing_batch(tokenizer, TEXTS[:2], batch_size=5, length=12)
     assert batch["input_ids"].shape == (5, 12) and batch["input_ids"].dtype == np.int64

@@ -147,3 +147,38 @@ def test_latency_ms(tokenizer, notes):
     assert student.latency_ms(model, tokenizer, notes, batch_size=4, repeats=2) > 0
     with pytest.raises(LlmkitError, match="batch_size"):
         student.latency_ms(model, tokenizer, notes[:2], batch_size=4)
+
+
+def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, tokenizer):
+    from llmkit import compress
+
+    monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
+    teacher_tok = assets.load_tokenizer("minilm")
+    teacher = compress.save_classifier(_tiny_teacher(teacher_tok), teacher_tok, tmp_path / "teacher")
+    kwargs = {
+        "teacher_train_size": 24, "teacher_epochs": 1, "pretrain_notes": 40, "transfer_notes": 16,
+        "pretrain_cfg": student.StudentPretrainConfig(**TINY, vocab_size=300, block_len=32, steps=2, batch_size=4),
+        "kd_cfg": student.DistillConfig(epochs=1, batch_size=8, max_length=32), "bf16": False, "teacher_name": str(teacher),
+    }  # fmt: skip
+    model, tok, info = student.distilled_student(**kwargs)
+    assert info["cached"] is False and info["steps"] == 5  # (16 unlabeled + 24 labeled) / 8
+    folder = tmp_path / "cache" / "distilled" / info["key"]
+    assert (folder / "model.safetensors").exists() and not list(folder.parent.glob(".*"))
+    again, tok2, info2 = student.distilled_student(**kwargs)
+    assert info2["cached"] is True and info2["key"] == info["key"]
+    batch = tok(["metformin 500 mg, glucose 180"], return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(again(**batch).logits, model(**batch).logits)
+    with pytest.raises(LlmkitError, match="transfer_notes"):
+        student.distilled_student(**{**kwargs, "transfer_notes": -1})
+    with pytest.raises(LlmkitError, match="kd_cfg.max_length"):
+        student.distilled_student(**{**kwargs, "kd_cfg": student.DistillConfig(max_length=64)})
+
+
+def _tiny_teacher(teacher_tok):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=teacher_tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128, num_labels=2)  # fmt: skip
+    return BertForSequenceClassification(cfg)

@@ -1,9 +1,10 @@
-"""`llmkit run | report`: the course from the command line.
+"""`llmkit run | report | serve`: the course from the command line.
 
 llmkit run                         every notebook at the lesson profile into outputs/<run-id>/
 llmkit run 01 02 --profile smoke   some notebooks, by number or stem
 llmkit run 01 --out DIR -p seed 3  into DIR, with papermill parameters
 llmkit report outputs/latest       rebuild index.html of a run
+llmkit serve BUNDLE                serve a bundle (export.build_bundle) over HTTP on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="rebuild index.html of a run folder and print its table")
     report.add_argument("run_dir", help="a run folder, e.g. outputs/latest")
+
+    from llmkit import serve  # cheap: FastAPI and the model load when the service starts
+
+    serve.add_arguments(sub.add_parser("serve", help="serve a model bundle over HTTP (notebook 08)"))
     return parser
 
 
@@ -53,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             print(runner.format_table(runner.collect(args.run_dir)))
             print(f"report: {path}")
             return 0
+        if args.command == "serve":
+            from llmkit import serve
+
+            return serve.run(args)
     except LlmkitError as exc:
         print(f"llmkit: error: {exc}", file=sys.stderr)
         return 2

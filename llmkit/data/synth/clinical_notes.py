@@ -412,6 +412,62 @@ def generate_unlabeled_notes(
     return pd.DataFrame(_frame(patients, [style] * n_notes, stream, "U"))
 
 
+# ---------------------------------------------------------------------------------- house styles
+
+# A hospital's house style: the paraphrase families its clinicians reach for whenever a concept has one
+# (notebook 07 gives each federated hospital one, so the hospitals differ in words as well as in patients).
+HOSPITAL_STYLES: dict[str, tuple[str, ...]] = {
+    "abbreviations": ("diabetes:abbrev", "hypertension:abbrev", "hba1c:abbrev", "glucose:abbrev", "bmi:abbrev",
+                      "negation:no_history"),
+    "spelled_out": ("diabetes:full", "hypertension:full", "hba1c:full", "glucose:full", "bmi:full",
+                    "negation:denies"),
+    "lay_terms": ("hyperglycemia:lay", "polyuria:lay", "polydipsia:lay", "fatigue:lay", "blurred_vision:lay",
+                  "weight_loss:lay", "neuropathy:lay", "negation:no"),
+    "clinical_terms": ("hyperglycemia:clinical", "polyuria:clinical", "polydipsia:clinical", "fatigue:clinical",
+                       "blurred_vision:clinical", "weight_loss:clinical", "neuropathy:clinical", "metformin:brand",
+                       "negation:negative_for"),
+    "mixed": (),  # no preference: every family, as the generator mixes them
+}  # fmt: skip
+
+
+def _patient_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The structured record a note is written from, read back from a row of :func:`generate_notes`."""
+    p: dict[str, Any] = {key: row[key] for key in STRUCTURED_COLUMNS}
+    for key in ("age", "fasting_glucose", "systolic_bp", "diastolic_bp", "family_history"):
+        p[key] = int(p[key])
+    p["bmi"], p["hba1c"], p["sex"] = float(p["bmi"]), float(p["hba1c"]), str(p["sex"])
+    for key in LIST_COLUMNS:
+        value = row[key]
+        p[key] = [] if not isinstance(value, str) or value == "" else value.split(";")
+    return p
+
+
+def restyle_notes(df: pd.DataFrame, style: str, *, seed: int = 0) -> pd.DataFrame:
+    """The same patients' notes written again in a hospital's house style (:data:`HOSPITAL_STYLES`).
+
+    Every note is rewritten from its row's structured columns, so labels, lab values and medications are
+    unchanged and the label rule still holds for the text; only the words (and the random sentence order)
+    change. Every family is allowed and the style's families are preferred whenever a concept has one.
+    Returns a copy with ``note`` and ``families`` replaced.
+    """
+    if style not in HOSPITAL_STYLES:
+        raise LlmkitError(f"style: expected one of {', '.join(HOSPITAL_STYLES)}, got {style!r}")
+    missing = [c for c in ("patient_id", *STRUCTURED_COLUMNS, *LIST_COLUMNS) if c not in df.columns]
+    if missing:
+        raise LlmkitError(f"df: expected the columns of generate_notes, missing {missing}")
+    allowed, prefer = _allowed(()), frozenset(HOSPITAL_STYLES[style])
+    notes, families = [], []
+    for row in df.to_dict("records"):
+        writer = _Writer(
+            random.Random(f"diabetes-notes/style/{style}/{seed}/{row['patient_id']}"), allowed, prefer
+        )
+        notes.append(_write_note(_patient_from_row(row), writer))
+        families.append(";".join(sorted(writer.used)))
+    out = df.copy()
+    out["note"], out["families"] = notes, families
+    return out
+
+
 def diabetes_rule(df: pd.DataFrame) -> pd.Series:
     """The label rule on the structured columns (1 = diabetes), before label noise."""
     on_medication = (

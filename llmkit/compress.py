@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from llmkit.finetune import TextTask
+
 VARIANTS: tuple[str, ...] = ("fp32", "int8", "onnx_fp32", "onnx_int8", "pruned", "bf16")
 Batch = Mapping[str, np.ndarray]  # input_ids, attention_mask: int64 [batch, tokens]
 _INT8_METADATA = {"format": "llmkit-int8-dynamic"}  # in the header of save_int8's safetensors file
@@ -66,7 +68,8 @@ _INT8_METADATA = {"format": "llmkit-int8-dynamic"}  # in the header of save_int8
 
 
 def finetuned_minilm(
-    task_name: str = "diabetes_notes",  # one of llmkit.finetune.TASKS
+    task_name: str
+    | TextTask = "diabetes_notes",  # one of llmkit.finetune.TASKS, or any TextTask (an analyst's)
     n_train: int = 1500,  # labeled training texts (a stratified subsample; the test split is untouched)
     epochs: int = 2,
     seed: int = 0,  # subsample, head initialization, data order, dropout
@@ -79,8 +82,9 @@ def finetuned_minilm(
     """MiniLM fine-tuned on ``task_name`` with notebook 03's loop, built once and cached as safetensors.
 
     The cache key hashes every setting, so notebooks 05, 06, 08 and the case study share one teacher
-    when they ask for the same one. ``info`` holds the settings, ``epoch_loss``, training ``seconds``,
-    the ``folder`` and ``cached`` (True when loaded). The model is returned in eval mode.
+    when they ask for the same one; for a :class:`~llmkit.finetune.TextTask` it also hashes the training
+    rows' texts and labels. ``info`` holds the settings, ``epoch_loss``, training ``seconds``, the
+    ``folder`` and ``cached`` (True when loaded). The model is returned in eval mode.
     """
     from llmkit import finetune
     from llmkit.assets import load_classifier, load_tokenizer
@@ -89,8 +93,19 @@ def finetuned_minilm(
 
     bf16 = bf16_supported() if bf16 is None else bool(bf16)
     cfg = finetune.FinetuneConfig(epochs=epochs, learning_rate=learning_rate, seed=seed, bf16=bf16)
-    settings = {"name": name, "task": task_name, "n_train": n_train, "max_length": max_length, **asdict(cfg)}
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    given = task_name if isinstance(task_name, finetune.TextTask) else None
+    settings = {
+        "name": name,
+        "task": given.name if given else task_name,
+        "n_train": n_train,
+        "max_length": max_length,
+        **asdict(cfg),
+    }
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    if given is not None:  # an analyst's table: its training rows are part of the key
+        for text, label in zip(given.texts("train"), given.labels("train"), strict=True):
+            digest.update(f"{label}\t{text}\0".encode())
+    key = digest.hexdigest()[:16]
     folder = cache_dir("finetuned") / key
     info_path = folder / "finetune_info.json"
     if cache and info_path.exists():
@@ -98,7 +113,7 @@ def finetuned_minilm(
         model = load_classifier(str(folder), num_labels=len(info["label_names"])).eval()
         return model, load_tokenizer(str(folder)), info
 
-    task = finetune.load_task(task_name)
+    task = given or finetune.load_task(str(task_name))
     if n_train < len(task.split("train")):
         task = finetune.subsample(task, n_train, seed=seed)
     tokenizer = load_tokenizer(name)

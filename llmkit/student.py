@@ -44,6 +44,8 @@ from llmkit.errors import LlmkitError
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from llmkit.finetune import TextTask
+
 # ------------------------------------------------------------------------------------------- the student
 
 
@@ -366,24 +368,30 @@ def latency_ms(
 
 
 def distilled_student(
-    teacher_train_size: int = 1500,  # labeled notes the MiniLM teacher is fine-tuned on (compress.finetuned_minilm)
+    teacher_train_size: int = 1500,  # labeled rows the MiniLM teacher is fine-tuned on (compress.finetuned_minilm)
     teacher_epochs: int = 2,
-    pretrain_notes: int = 4000,  # unlabeled notes the student is pretrained on (masked LM)
-    transfer_notes: int = 4000,  # unlabeled notes the teacher labels for the transfer set
+    pretrain_notes: int = 4000,  # generated unlabeled notes the student is pretrained on (masked LM)
+    transfer_notes: int = 4000,  # generated unlabeled notes the teacher labels for the transfer set
     pretrain_cfg: StudentPretrainConfig | None = None,
     kd_cfg: DistillConfig | None = None,
     seed: int = 0,  # teacher, labeled subsample, the generated corpora
     bf16: bool | None = None,  # None -> where throughput.bf16_supported(); applies to teacher and student
     cache: bool = True,  # reuse $LLMKIT_CACHE/distilled/<key>; False rebuilds it
     teacher_name: str = "minilm",  # the encoder the teacher is fine-tuned from (a local folder in tests)
+    task: str | TextTask = "diabetes_notes",  # a task name or an analyst's TextTask
+    unlabeled: Sequence[str]
+    | None = None,  # texts for pretraining and the transfer set instead of generated notes
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]:
-    """Notebook 05's diabetes-notes student, built once and cached: for notebooks 06, 08 and the case study.
+    """Notebook 05's student, built once and cached: for notebooks 06, 08 and the case study.
 
     The same steps as notebook 05, in order: the cached teacher (:func:`llmkit.compress.finetuned_minilm`),
     :func:`pretrain_student` on ``pretrain_notes`` generated notes (seed ``seed``), the transfer set of
-    ``transfer_notes`` more (seed ``seed + 1``) plus the labeled notes, :func:`teacher_logits`, and
-    :func:`distill_classifier`. The cache key hashes every setting. ``info`` holds them, the number of
-    distillation ``steps``, ``seconds`` and ``cached``. The model is returned in eval mode.
+    ``transfer_notes`` more (seed ``seed + 1``) plus the labeled rows, :func:`teacher_logits`, and
+    :func:`distill_classifier`. For another ``task`` (an analyst's table) there are no generated notes:
+    ``unlabeled`` texts (default: the task's training texts) serve for both pretraining and the transfer
+    set, and ``pretrain_notes``/``transfer_notes`` are ignored. The cache key hashes every setting and
+    text. ``info`` holds the settings, the distillation ``steps``, ``seconds`` and ``cached``. The model is
+    returned in eval mode.
     """
     from llmkit import compress, finetune
     from llmkit.assets import save_pretrained_folder
@@ -394,42 +402,61 @@ def distilled_student(
     bf16 = bf16_supported() if bf16 is None else bool(bf16)
     pretrain_cfg = pretrain_cfg or StudentPretrainConfig(seed=seed, bf16=bf16)
     kd_cfg = kd_cfg or DistillConfig(seed=seed, bf16=bf16)
-    for name, value in [("teacher_train_size", teacher_train_size), ("pretrain_notes", pretrain_notes)]:
-        if not isinstance(value, int) or value < 20:
-            raise LlmkitError(f"{name}: expected a whole number >= 20, got {value!r}")
-    if not isinstance(transfer_notes, int) or transfer_notes < 0:
-        raise LlmkitError(f"transfer_notes: expected a whole number >= 0, got {transfer_notes!r}")
+    generated = unlabeled is None and task == "diabetes_notes"
+    checks = [("teacher_train_size", teacher_train_size, 20)]
+    checks += (
+        [("pretrain_notes", pretrain_notes, 20), ("transfer_notes", transfer_notes, 0)] if generated else []
+    )
+    for name, value, least in checks:
+        if not isinstance(value, int) or value < least:
+            raise LlmkitError(f"{name}: expected a whole number >= {least}, got {value!r}")
     if kd_cfg.max_length > pretrain_cfg.block_len:
         raise LlmkitError(
             f"kd_cfg.max_length: expected at most pretrain_cfg.block_len={pretrain_cfg.block_len} "
             f"(the student's longest input), got {kd_cfg.max_length}"
         )
+    labeled_task = task if isinstance(task, finetune.TextTask) else finetune.load_task(task)
+    if teacher_train_size < len(labeled_task.split("train")):
+        labeled_task = finetune.subsample(labeled_task, teacher_train_size, seed=seed)
+    if not generated:
+        unlabeled = list(unlabeled) if unlabeled is not None else labeled_task.texts("train")
     settings = {
-        "teacher": teacher_name, "teacher_train_size": teacher_train_size, "teacher_epochs": teacher_epochs,
-        "pretrain_notes": pretrain_notes, "transfer_notes": transfer_notes, "seed": seed, "bf16": bf16,
+        "teacher": teacher_name, "task": labeled_task.name, "teacher_train_size": teacher_train_size,
+        "teacher_epochs": teacher_epochs, "seed": seed, "bf16": bf16,
         "pretrain": asdict(pretrain_cfg), "distill": asdict(kd_cfg),
+        **({"pretrain_notes": pretrain_notes, "transfer_notes": transfer_notes} if generated else {}),
     }  # fmt: skip
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    if not generated:  # the texts are part of the key
+        for text, label in zip(labeled_task.texts("train"), labeled_task.labels("train"), strict=True):
+            digest.update(f"{label}\t{text}\0".encode())
+        for text in unlabeled or []:
+            digest.update(f"{text}\0".encode())
+    key = digest.hexdigest()[:16]
     folder = cache_dir("distilled") / key
     info_path = folder / "distill_info.json"
     if cache and info_path.exists():
-        model, tokenizer = load_student(folder, num_labels=2, seed=seed)
+        model, tokenizer = load_student(folder, num_labels=labeled_task.num_labels, seed=seed)
         return model.eval(), tokenizer, {**json.loads(info_path.read_text()), "cached": True}
 
     start = time.perf_counter()
     teacher, teacher_tokenizer, _ = compress.finetuned_minilm(
-        n_train=teacher_train_size, epochs=teacher_epochs, seed=seed, bf16=bf16, name=teacher_name
-    )
-    labeled = finetune.subsample(finetune.load_task("diabetes_notes"), teacher_train_size, seed=seed)
-    corpus = generate_unlabeled_notes(pretrain_notes, seed=seed)["note"].tolist()
+        task,
+        n_train=teacher_train_size, epochs=teacher_epochs, seed=seed, bf16=bf16, name=teacher_name,
+    )  # fmt: skip
+    if generated:
+        corpus = generate_unlabeled_notes(pretrain_notes, seed=seed)["note"].tolist()
+        extra = (
+            generate_unlabeled_notes(transfer_notes, seed=seed + 1)["note"].tolist() if transfer_notes else []
+        )
+    else:
+        seen = set(labeled_task.texts("train"))  # the labeled rows join the transfer set below, once
+        corpus, extra = list(unlabeled or []), [t for t in unlabeled or [] if t not in seen]
     pretrained, _ = pretrain_student(corpus, pretrain_cfg)
-    unlabeled = (
-        generate_unlabeled_notes(transfer_notes, seed=seed + 1)["note"].tolist() if transfer_notes else []
-    )
-    texts = unlabeled + labeled.texts("train")
-    labels = [-100] * len(unlabeled) + labeled.labels("train").tolist()  # -100: soft target only
+    texts = extra + labeled_task.texts("train")
+    labels = [-100] * len(extra) + labeled_task.labels("train").tolist()  # -100: soft target only
     soft = teacher_logits(teacher, teacher_tokenizer, texts, bf16=bf16)
-    model, tokenizer = load_student(pretrained, num_labels=2, seed=seed)
+    model, tokenizer = load_student(pretrained, num_labels=labeled_task.num_labels, seed=seed)
     run = distill_classifier(model, tokenizer, texts, soft, labels, kd_cfg, progress=False)
     info = {**settings, "key": key, "steps": run.steps, "seconds": round(time.perf_counter() - start, 1)}
     save_pretrained_folder(model, tokenizer, folder, {info_path.name: json.dumps(info, indent=1) + "\n"})

@@ -337,3 +337,20 @@ def test_real_minilm_int8_is_smaller_on_disk(tokenizer):
     assert 85 < fp32 < 95  # 22.7M parameters x 4 bytes
     assert fp32 / linear_only == pytest.approx(1.55, abs=0.1)  # half of MiniLM is its embedding table
     assert fp32 / with_tables >= 3.5
+
+
+def test_finetuned_minilm_on_an_analysts_task_keys_on_its_rows(tmp_path, monkeypatch, model, tokenizer):
+    import pandas as pd
+
+    from llmkit import finetune
+
+    monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
+    source = compress.save_classifier(model, tokenizer, tmp_path / "tiny")
+    frame = pd.DataFrame({"text": TEXTS * 4, "label": [0, 1] * (2 * len(TEXTS)), "split": "train"})
+    task = finetune.TextTask("mine", frame, ("a", "b"))
+    kwargs = {"n_train": 100, "epochs": 1, "max_length": 16, "name": str(source), "bf16": False}
+    _, _, info = compress.finetuned_minilm(task, **kwargs)
+    assert info["task"] == "mine" and info["cached"] is False
+    assert compress.finetuned_minilm(task, **kwargs)[2]["cached"] is True
+    flipped = finetune.TextTask("mine", frame.assign(label=1 - frame["label"]), ("a", "b"))
+    assert compress.finetuned_minilm(flipped, **kwargs)[2]["key"] != info["key"]

@@ -182,3 +182,30 @@ def _tiny_teacher(teacher_tok):
     cfg = BertConfig(vocab_size=teacher_tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                      intermediate_size=64, max_position_embeddings=128, num_labels=2)  # fmt: skip
     return BertForSequenceClassification(cfg)
+
+
+def test_distilled_student_on_an_analysts_task_uses_its_texts(tmp_path, monkeypatch):
+    from llmkit import compress
+
+    monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
+    teacher_tok = assets.load_tokenizer("minilm")
+    teacher = compress.save_classifier(_tiny_teacher(teacher_tok), teacher_tok, tmp_path / "teacher")
+    notes = generate_unlabeled_notes(40, seed=3)["note"].tolist()
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"text": notes, "label": [i % 2 for i in range(40)], "split": ["train"] * 30 + ["test"] * 10}
+    )
+    task = finetune.TextTask("analyst", frame, ("no", "yes"))
+    kwargs = {
+        "teacher_train_size": 30, "teacher_epochs": 1, "task": task, "bf16": False, "teacher_name": str(teacher),
+        "pretrain_cfg": student.StudentPretrainConfig(**TINY, vocab_size=300, block_len=32, steps=2, batch_size=4),
+        "kd_cfg": student.DistillConfig(epochs=1, batch_size=10, max_length=32),
+    }  # fmt: skip
+    _, _, info = student.distilled_student(**kwargs)
+    assert info["cached"] is False and info["task"] == "analyst" and info["steps"] == 3  # 30 train texts / 10
+    assert "pretrain_notes" not in info
+    _, _, again = student.distilled_student(**kwargs)
+    assert again["cached"] is True
+    _, _, other = student.distilled_student(**kwargs, unlabeled=notes)  # 10 more texts: another key
+    assert other["cached"] is False and other["key"] != info["key"] and other["steps"] == 4

@@ -112,6 +112,8 @@ COURSE: tuple[Chapter, ...] = (
         "应用场景",
         "Case study: diabetes detection",
         "the seed's §4.3 end to end, and the analyst path",
+        45,
+        175,
     ),
 )
 

@@ -161,6 +161,7 @@ def test_case_study_runs_at_smoke_on_an_analysts_csv(analyst_csv, tmp_path, monk
     assert "pima_logistic_regression_accuracy" not in ledger["metrics"]  # built-in sections skipped
     card = json.loads((out / "bundle" / "model_card.json").read_text())
     assert card["labels"] == ["no", "yes"] and card["training_data"]["source"] == str(analyst_csv)
+    assert card["metrics"]["test_accuracy"] == ledger["metrics"]["bundle_int8_accuracy"]
     assert (out / "bundle" / "model.safetensors").exists() and (out / "bundle" / "model.int8.onnx").exists()
     assert (out / "stages.csv").exists()
 

@@ -233,20 +233,52 @@ class MessageLog:
         """Check every sent message: only ``allowed`` record types, and none of the ``private`` byte strings.
 
         ``private`` holds what must never leave a hospital (each note's text, each record's row of
-        features as stored). Returns the number of messages checked; raises :class:`LlmkitError` naming
-        the first message that breaks the rule.
+        features as stored), searched for at every byte offset of what each message carried. Returns the
+        number of messages checked; raises :class:`LlmkitError` naming the first message that breaks the rule.
         """
-        secrets = [p for p in private if len(p) >= 8]
+        finder = _Finder([p for p in private if len(p) >= 8])
         for s in self.sent:
             bad = sorted(set(s.records.values()) - set(allowed))
             if bad:
                 raise LlmkitError(f"hospital {s.partition}, round {s.server_round}: sent {bad} records")
-            for secret in secrets:
-                if secret in s.payload:
-                    raise LlmkitError(
-                        f"hospital {s.partition}, round {s.server_round}: a private record left the client"
-                    )
+            if finder.find(s.payload) is not None:
+                raise LlmkitError(
+                    f"hospital {s.partition}, round {s.server_round}: a private record left the client"
+                )
         return len(self.sent)
+
+
+class _Finder:
+    """Finds any of many byte strings (each >= 8 bytes long) in a buffer, fast: their first 8 bytes form a
+    sorted index that the buffer's 8-byte window at every offset is looked up in; hits are confirmed in full."""
+
+    def __init__(self, secrets: list[bytes]) -> None:
+        import numpy as np
+
+        self.secrets = secrets
+        heads = (
+            np.frombuffer(b"".join(x[:8] for x in secrets), dtype="<u8") if secrets else np.zeros(0, "<u8")
+        )
+        self.order = np.argsort(heads, kind="stable")
+        self.heads = heads[self.order]
+
+    def find(self, buffer: bytes) -> bytes | None:
+        import numpy as np
+
+        if len(buffer) < 8 or not self.secrets:
+            return None
+        windows = np.lib.stride_tricks.sliding_window_view(np.frombuffer(buffer, dtype=np.uint8), 8)
+        values = np.ascontiguousarray(windows).view("<u8").ravel()  # [len - 7]: the 8 bytes at each offset
+        lo = np.searchsorted(self.heads, values, "left")
+        hit = np.flatnonzero(lo < len(self.heads))
+        hit = hit[self.heads[lo[hit]] == values[hit]]
+        for offset in hit:
+            end = np.searchsorted(self.heads, values[offset], "right")
+            for i in self.order[lo[offset] : end]:
+                secret = self.secrets[i]
+                if buffer[offset : offset + len(secret)] == secret:
+                    return secret
+        return None
 
 
 # ------------------------------------------------------------------------------------------ flwr run

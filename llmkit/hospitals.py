@@ -8,7 +8,8 @@ scored on. Two tasks:
   skew; alpha = 0.3 leaves some hospitals with almost only one class), and each hospital's notes are
   rewritten in its own house style (:data:`llmkit.data.synth.clinical_notes.HOSPITAL_STYLES`: one writes
   T2DM and HbA1c, another "type 2 diabetes" and "glycated hemoglobin", another lay words). IID: the same
-  notes dealt out uniformly at random. Features are frozen MiniLM sentence embeddings, cached on disk;
+  notes dealt out uniformly at random. Features are frozen MiniLM sentence embeddings (cached on disk),
+  times sqrt(384) so that each coordinate is of unit scale;
 * **Pima** (:func:`load_pima_federations`): the real MASS ``Pima.tr`` records (200 women) over the same
   hospitals, ``Pima.te`` (332) as the test set; seven standardized measurements.
 """
@@ -189,9 +190,12 @@ def load_note_federations(
             notes_k = restyle_notes(train.iloc[rows], styles[k], seed=seed)["note"].tolist()
             for i, note in zip(rows, notes_k, strict=True):
                 notes[i] = note
+    # MiniLM's embeddings are unit vectors, so each coordinate is ~1/sqrt(384): scaled by sqrt(dim) the head
+    # sees unit-scale inputs (a fixed constant, no statistics of anyone's data)
     x = embed_texts(notes)
-    y = train["label"].to_numpy(np.int64)
-    shared = (embed_texts(test["note"].tolist()), test["label"].to_numpy(np.int64))
+    scale = np.float32(np.sqrt(x.shape[1]))
+    x, y = x * scale, train["label"].to_numpy(np.int64)
+    shared = (embed_texts(test["note"].tolist()) * scale, test["label"].to_numpy(np.int64))
     iid_parts = iid_partition(len(y), n_hospitals, seed)
     return {
         "non_iid": _split("diabetes_notes", "dirichlet", x, y, parts, shared, styles, notes),

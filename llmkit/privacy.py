@@ -19,6 +19,7 @@ this mechanism. :func:`rdp_epsilon` gives the usual Renyi-DP upper bound (Mirono
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,3 +153,28 @@ class GaussianAccountant:
                 f"state: expected a GaussianAccountant state, got method {state.get('method')!r}"
             )
         self.multipliers = [float(z) for z in state["multipliers"]]  # type: ignore[union-attr]
+
+
+def plot_privacy_utility(
+    epsilons: Sequence[float], accuracies: Sequence[float], no_dp: float, ax: Any = None
+) -> Any:
+    """Accuracy against epsilon (log scale) for the DP runs, and the same federation without DP."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    finite = [(e, a) for e, a in zip(epsilons, accuracies, strict=True) if math.isfinite(e)]
+    ax.plot([e for e, _ in finite], [a for _, a in finite], marker="o", label="FedAvg + client-side DP")
+    for e, a in finite:
+        ax.annotate(f"ε={e:.1f}", (e, a), textcoords="offset points", xytext=(4, -12), fontsize=8)
+    ax.axhline(no_dp, linestyle="--", color="C1", label="same federation, clipped, no noise")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(r"$\varepsilon$ (hospital-level, δ fixed; log scale)")
+    ax.set_ylabel("test accuracy after the last round")
+    ax.set_title("Privacy against utility")
+    ax.legend(fontsize=8)
+    return ax

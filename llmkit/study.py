@@ -136,21 +136,25 @@ def stage_row(
     size_mb: float | None = None,
     latency_b1_ms: float | None = None,
     latency_b32_ms: float | None = None,
+    shifted: Any = None,  # [n] 1 = a test note in paraphrases the training notes never use (built-in notes)
 ) -> dict[str, Any]:
-    """One row of the stage-by-stage table: accuracy, macro F1, size and latency."""
+    """One row of the stage-by-stage table: accuracy, macro F1, size and latency; with ``shifted``, the
+    accuracy on each half of the test set too (training words, unseen paraphrases)."""
     from llmkit import evaluate
 
-    p = np.asarray(proba)
+    p, y = np.asarray(proba), np.asarray(y_true)
     k = p.shape[1]
-    return {
+    row = {
         "stage": stage,
         "labels used": labels_used,
-        "accuracy": evaluate.accuracy(y_true, p.argmax(1)),
-        "macro F1": evaluate.macro_f1(y_true, p.argmax(1), num_labels=k),
-        "size_mb": size_mb,
-        "latency_b1_ms": latency_b1_ms,
-        "latency_b32_ms": latency_b32_ms,
+        "accuracy": evaluate.accuracy(y, p.argmax(1)),
+        "macro F1": evaluate.macro_f1(y, p.argmax(1), num_labels=k),
     }
+    if shifted is not None:
+        half = np.asarray(shifted).astype(bool)
+        row["accuracy, training words"] = evaluate.accuracy(y[~half], p[~half].argmax(1))
+        row["accuracy, unseen paraphrases"] = evaluate.accuracy(y[half], p[half].argmax(1))
+    return {**row, "size_mb": size_mb, "latency_b1_ms": latency_b1_ms, "latency_b32_ms": latency_b32_ms}
 
 
 def pima_comparison(

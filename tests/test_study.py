@@ -141,6 +141,8 @@ def test_fusion_beats_either_modality_when_each_holds_half_the_rule():
 def test_stage_row():
     row = study.stage_row("x", 10, [0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], 1.5, 2.0, 3.0)
     assert row["accuracy"] == pytest.approx(2 / 3) and row["size_mb"] == 1.5 and row["labels used"] == 10
+    halves = study.stage_row("x", 10, [0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], shifted=[0, 0, 1])
+    assert halves["accuracy, training words"] == 1.0 and halves["accuracy, unseen paraphrases"] == 0.0
     assert study.few_label_epochs(64) == 15 and study.few_label_epochs(1000) == 3
 
 

@@ -97,7 +97,7 @@ def load_study(
         )  # fmt: skip
         source = str(data_path)
     classes = sorted(df[label_column].unique(), key=str)
-    names = tuple(str(c) for c in classes)
+    names = ("no diabetes", "diabetes") if data_path is None else tuple(str(c) for c in classes)
     labels = df[label_column].map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int64)
     if split_column is not None:
         split = df[split_column].astype(str).to_numpy(dtype=object)

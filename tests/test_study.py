@@ -39,7 +39,7 @@ def analyst_csv(tmp_path, analyst_frame):
 
 def test_builtin_study_has_the_notes_vitals_and_splits():
     data = study.load_study()
-    assert data.builtin and data.task.label_names == ("0", "1")
+    assert data.builtin and data.task.label_names == ("no diabetes", "diabetes")
     assert set(data.task.frame["split"]) == {"train", "validation", "test"}
     assert "hba1c" in data.features and data.features_of("test").shape == (1000, len(data.features))
 

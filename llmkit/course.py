@@ -100,8 +100,8 @@ COURSE: tuple[Chapter, ...] = (
         "联邦学习",
         "Federated learning",
         "hospitals as Flower clients, non-IID, FedAvg, DP",
-        35,
-        75,
+        26,
+        76,
     ),
     Chapter(
         "08_deployment",

@@ -159,6 +159,17 @@ def build_bundle(
     return folder
 
 
+def add_metrics(folder: str | Path, metrics: Mapping[str, float]) -> dict[str, Any]:
+    """Add ``metrics`` measured on the bundle's own files to its model card (rewritten atomically); the card."""
+    path = Path(folder) / CARD_FILE
+    card = load_bundle(folder).card
+    card["metrics"] = {**card.get("metrics", {}), **{k: float(v) for k, v in metrics.items()}}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return card
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A bundle read back: its folder, card (as written, with ``backends`` and ``files_bytes``) and reference."""
@@ -271,6 +282,16 @@ class Predictor:
         logits = np.asarray(self._run(ids, mask), dtype=np.float64)  # [texts, labels]
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         return Prediction(exp / exp.sum(axis=1, keepdims=True), lengths, truncated)
+
+    def predict_many(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Probabilities ``[texts, labels]`` in the order given, longest texts batched together (little padding)."""
+        lengths = [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
+        order = np.argsort([-n for n in lengths], kind="stable")
+        out = np.empty((len(texts), len(self.bundle.labels)))
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            out[rows] = self.predict([texts[i] for i in rows]).probabilities
+        return out
 
 
 def load_predictor(

@@ -56,6 +56,7 @@ class LoadResult:
     latencies_ms: list[float]  # answered requests (status 200) completed in the window
     errors: int  # answers other than 200, and transport errors, in the window
     batch_sizes: list[int] = field(default_factory=list)  # the service's batch size for each request
+    window: tuple[float, float] = (0.0, 0.0)  # the counted window in epoch seconds (to match the request log)
 
     @property
     def requests_per_s(self) -> float:
@@ -83,7 +84,7 @@ async def _load(url: str, texts: Sequence[str], clients: int, seconds: float, wa
     batches: list[int] = []
     errors = 0
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
-        begin = time.perf_counter()
+        begin, epoch = time.perf_counter(), time.time()
         counted_from, until = begin + warmup_s, begin + warmup_s + seconds
 
         async def one_client(c: int) -> None:
@@ -106,7 +107,8 @@ async def _load(url: str, texts: Sequence[str], clients: int, seconds: float, wa
                         errors += 1
 
         await asyncio.gather(*(one_client(c) for c in range(clients)))
-    return LoadResult(clients, seconds, latencies, errors, batches)
+    window = (epoch + warmup_s, epoch + warmup_s + seconds)
+    return LoadResult(clients, seconds, latencies, errors, batches, window)
 
 
 def run_load(

@@ -38,13 +38,13 @@ import atexit
 import contextlib
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -100,72 +100,74 @@ class _Job:
 
 
 class MicroBatcher:
-    """One queue, one model worker thread; see the module docstring for the policy."""
+    """One queue and one model thread; see the module docstring for the policy.
+
+    The model runs on a thread of its own that takes the next batch from a thread-safe queue as soon as
+    the last one is done, so it never waits for the event loop (which parses HTTP meanwhile): an
+    ``asyncio`` worker that awaited each call in an executor left the model idle until the busy loop got
+    back to it, and served ~35% fewer requests at 32 clients here.
+    """
 
     def __init__(self, predict: Any, batching: bool, max_batch_size: int, max_wait_ms: float) -> None:
         self.predict = predict  # texts -> export.Prediction
         self.batching, self.max_batch_size, self.max_wait_s = batching, max_batch_size, max_wait_ms / 1000
-        self._queue: asyncio.Queue[_Job] | None = None
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="model")
-        self._task: asyncio.Task | None = None
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._loop())
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._work, name="model", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._worker.shutdown(wait=True)
+        """Finish the batches already queued, then stop the model thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
 
     async def submit(self, texts: list[str]) -> tuple[Prediction, dict[str, float]]:
         """Queue ``texts``; return their rows of the batch they ran in, and that batch's facts."""
-        if self._queue is None:
+        if self._thread is None:
             raise LlmkitError("MicroBatcher: start() it inside the event loop first")
         job = _Job(texts, asyncio.get_running_loop().create_future(), time.perf_counter())
-        await self._queue.put(job)
+        self._queue.put(job)
         return await job.future
 
-    async def _gather(self, first: _Job) -> tuple[list[_Job], _Job | None]:
-        """The jobs of the next batch, and a job that did not fit (it starts the batch after)."""
-        assert self._queue is not None
+    def _gather(self, first: _Job) -> tuple[list[_Job], _Job | None, bool]:
+        """The jobs of the next batch, a job that did not fit (it starts the batch after), and whether the
+        stop signal came."""
         jobs, size = [first], len(first.texts)
-        if not self.batching:
-            return jobs, None
-        deadline = asyncio.get_running_loop().time() + self.max_wait_s
-        while size < self.max_batch_size:
+        deadline = time.perf_counter() + self.max_wait_s
+        while self.batching and size < self.max_batch_size:
             try:
-                job = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
+                job = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                break
+            if job is None:
+                return jobs, None, True
             if size + len(job.texts) > self.max_batch_size:
-                return jobs, job
+                return jobs, job, False
             jobs.append(job)
             size += len(job.texts)
-        return jobs, None
+        return jobs, None, False
 
-    async def _loop(self) -> None:
-        assert self._queue is not None
-        loop, carry = asyncio.get_running_loop(), None
+    def _work(self) -> None:
+        assert self._loop is not None
+        carry: _Job | None = None
         while True:
-            first = carry or await self._queue.get()
-            jobs, carry = await self._gather(first)
+            first = carry or self._queue.get()
+            if first is None:
+                return
+            jobs, carry, stopping = self._gather(first)
             texts = [t for job in jobs for t in job.texts]
             started = time.perf_counter()
             try:
-                prediction = await loop.run_in_executor(self._worker, self.predict, texts)
+                prediction = self.predict(texts)
             except Exception as exc:  # the model failed: every request of the batch gets the error
                 for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                    self._loop.call_soon_threadsafe(_settle, job.future, None, exc)
                 continue
             model_ms = 1000 * (time.perf_counter() - started)
             row = 0
@@ -175,9 +177,19 @@ class MicroBatcher:
                                   prediction.truncated[row : row + n])  # fmt: skip
                 facts = {"batch_size": len(texts), "batch_requests": len(jobs),
                          "queue_ms": 1000 * (started - job.queued), "model_ms": model_ms}  # fmt: skip
-                if not job.future.done():  # the client may have gone
-                    job.future.set_result((part, facts))
+                self._loop.call_soon_threadsafe(_settle, job.future, (part, facts), None)
                 row += n
+            if stopping:
+                return
+
+
+def _settle(future: asyncio.Future, result: Any, exc: BaseException | None) -> None:
+    if future.done():  # the client has gone
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 # -------------------------------------------------------------------------------------- validation
@@ -386,6 +398,7 @@ def start(
     if output is None:
         output = Path(cfg.log_path).with_suffix(".out") if cfg.log_path else Path(tempfile.mkstemp(".out")[1])
     output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "llmkit.serve", str(bundle), "--fd", str(sock.fileno()),
             "--parent-pid", str(os.getpid()), *_config_argv(cfg)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(cfg.threads), "TOKENIZERS_PARALLELISM": "false"}

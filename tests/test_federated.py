@@ -18,6 +18,12 @@ from llmkit.errors import LlmkitError
 CFG = federated.HeadConfig(hidden=0, learning_rate=0.1, batch_size=16)
 
 
+@pytest.fixture(autouse=True)
+def _flower_home(tmp_path, monkeypatch):
+    """Flower's state (FLWR_HOME) goes into the test's folder, never the home folder."""
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "flwr-home"))
+
+
 def _toy(seed: int = 0, n_hospitals: int = 5) -> hospitals.Federation:
     """A small learnable task: 8 Gaussian features, a linear rule, label-skewed hospitals, a note per row."""
     rng = np.random.default_rng(seed)
@@ -115,6 +121,12 @@ def test_every_message_a_client_sends_holds_only_weights_and_metrics():
     run.log.sent.append(leak)
     with pytest.raises(LlmkitError, match="private record left"):
         run.log.audit(fed.private_bytes())
+    row = fed.x[2][3].tobytes()  # a stored feature row hidden at an odd offset inside the weights' bytes
+    run.log.sent[-1] = flower_runtime.Sent(
+        2, 1, "train", {"arrays": "ArrayRecord"}, 0, 0, b"abc" + row + b"z"
+    )
+    with pytest.raises(LlmkitError, match="hospital 2, round 1: a private record left"):
+        run.log.audit(fed.private_bytes())
     run.log.sent[-1] = flower_runtime.Sent(0, 1, "train", {"notes": "ConfigRecord"}, 0, 0, b"")
     with pytest.raises(LlmkitError, match="ConfigRecord"):
         run.log.audit(fed.private_bytes())
@@ -154,7 +166,7 @@ def test_baselines_train_and_stay_deterministic():
 def test_flwr_run_runs_the_same_apps_against_a_local_superlink(tmp_path):
     """`flwr run` on llmkit/flower_app: Pima, 5 hospitals, 2 rounds; same accuracy as the in-process run."""
     home = tmp_path / "flwr-home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     env = flower_runtime.flower_env(home)
     assert (
         env["FLWR_HOME"] == str(home.resolve()) and env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] == "1"
@@ -180,3 +192,16 @@ def test_flwr_run_runs_the_same_apps_against_a_local_superlink(tmp_path):
     fed = hospitals.load_pima_federations(5, 0.3, 0)["non_iid"]
     cfg = federated.HeadConfig(hidden=0, learning_rate=0.05, batch_size=16)
     assert np.allclose(summary["accuracy"], federated.simulate(fed, "fedavg", 2, cfg).accuracy, atol=1e-6)
+
+
+def test_note_federations_share_one_pool_in_two_partitions():
+    feds = hospitals.load_note_federations(5, 0.3, seed=0, n_train=80, n_test=20)
+    non_iid, iid = feds["non_iid"], feds["iid"]
+    assert non_iid.dim == 384 and len(non_iid.y_test) == 20 and sum(non_iid.sizes) == sum(iid.sizes) == 80
+    assert non_iid.styles == tuple(clinical_notes.HOSPITAL_STYLES)[:5]
+    pooled = sorted(t for texts in non_iid.texts for t in texts)
+    assert pooled == sorted(
+        t for texts in iid.texts for t in texts
+    )  # the same (restyled) notes, dealt differently
+    norms = np.linalg.norm(non_iid.x_test, axis=1)
+    assert np.allclose(norms, math.sqrt(384), rtol=1e-4)  # unit embeddings times sqrt(dim)

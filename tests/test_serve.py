@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from llmkit import assets, export, loadtest, monitor, serve
+from llmkit import assets, export, loadtest, microbatch, monitor, serve
 from llmkit.errors import LlmkitError
 
 TEXTS = [
@@ -185,7 +185,7 @@ def test_micro_batching_groups_waiting_requests(bundle):
         return predictor.predict(texts)
 
     async def go(batching):
-        batcher = serve.MicroBatcher(spy, batching, max_batch_size=4, max_wait_ms=200)
+        batcher = microbatch.MicroBatcher(spy, batching, max_batch_size=4, max_wait_ms=200)
         await batcher.start()
         answers = await asyncio.gather(*(batcher.submit([t]) for t in TEXTS * 2))
         await batcher.stop()

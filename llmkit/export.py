@@ -141,19 +141,23 @@ def build_bundle(
     folder = Path(folder)
     staging = folder.with_name(f".{folder.name}.{os.getpid()}.build")
     shutil.rmtree(staging, ignore_errors=True)
-    start = time.perf_counter()
-    compress.save_classifier(model.eval(), tokenizer, staging)  # safetensors + tokenizer
-    if onnx:
-        fp32 = compress.save_onnx(model, staging / "model.fp32.onnx")
-        compress.quantize_onnx(fp32, staging / FILES["onnx_int8"])
-        fp32.unlink()
-    reference = reference_stats(reference_texts, holdout_texts)
-    (staging / REFERENCE_FILE).write_text(json.dumps(reference) + "\n", encoding="utf-8")
-    backends = [b for b in BACKENDS if (staging / FILES[b]).exists()]
-    files = {p.name: p.stat().st_size for p in sorted(staging.iterdir()) if p.is_file()}
-    body = {**card.to_dict(), "backends": backends, "files_bytes": files,
-            "build_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-    (staging / CARD_FILE).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+    try:
+        start = time.perf_counter()
+        compress.save_classifier(model.eval(), tokenizer, staging)  # safetensors + tokenizer
+        if onnx:
+            fp32 = compress.save_onnx(model, staging / "model.fp32.onnx")
+            compress.quantize_onnx(fp32, staging / FILES["onnx_int8"])
+            fp32.unlink()
+        reference = reference_stats(reference_texts, holdout_texts)
+        (staging / REFERENCE_FILE).write_text(json.dumps(reference) + "\n", encoding="utf-8")
+        backends = [b for b in BACKENDS if (staging / FILES[b]).exists()]
+        files = {p.name: p.stat().st_size for p in sorted(staging.iterdir()) if p.is_file()}
+        body = {**card.to_dict(), "backends": backends, "files_bytes": files,
+                "build_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+        (staging / CARD_FILE).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # never leave half a bundle behind
+        raise
     shutil.rmtree(folder, ignore_errors=True)  # a rename cannot replace a non-empty folder
     os.replace(staging, folder)
     return folder

@@ -289,7 +289,11 @@ def start(
     sock.bind((host, port))
     url = f"http://{host}:{sock.getsockname()[1]}"
     if output is None:
-        output = Path(cfg.log_path).with_suffix(".out") if cfg.log_path else Path(tempfile.mkstemp(".out")[1])
+        if cfg.log_path:
+            output = Path(cfg.log_path).with_suffix(".out")
+        else:
+            handle, output = tempfile.mkstemp(".out", "llmkit-serve-")
+            os.close(handle)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "llmkit.serve", str(bundle), "--fd", str(sock.fileno()),

@@ -116,6 +116,12 @@ def test_card_labels_must_match_the_model(model, tokenizer, tmp_path):
     assert not (tmp_path / "b").exists() and not list(tmp_path.iterdir())
 
 
+def test_a_failed_build_leaves_nothing_behind(model, tokenizer, tmp_path):
+    with pytest.raises(LlmkitError, match="reference texts"):
+        export.build_bundle(model, tokenizer, tmp_path / "b", card(), reference_texts=[], onnx=False)
+    assert not list(tmp_path.iterdir())  # the staging folder is gone too
+
+
 def test_not_a_bundle_is_one_line(tmp_path):
     with pytest.raises(LlmkitError, match="no model_card.json"):
         export.load_bundle(tmp_path)

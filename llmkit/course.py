@@ -108,6 +108,8 @@ COURSE: tuple[Chapter, ...] = (
         "推理与部署",
         "Inference and deployment",
         "an HTTP service, batching, latency under load",
+        28,
+        175,
     ),
     Chapter(
         "case_studies/healthcare_diabetes",

@@ -23,14 +23,13 @@ from __future__ import annotations
 import json
 import math
 import operator
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from llmkit.config import get_profile, notebook_dir, resolve_profile
+from llmkit.config import atomic_write_text, get_profile, notebook_dir, resolve_profile
 from llmkit.errors import ClaimFailed, LlmkitError
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -72,12 +71,6 @@ def _number(name: str, value: Any) -> float:
             f"metric {name!r}: expected a number, got {type(value).__name__} {value!r}"
         ) from exc
     return number
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class Ledger:
@@ -172,7 +165,7 @@ class Ledger:
 
     def save(self) -> Path:
         """Write ``metrics.json`` atomically (it may be called again; the last call wins)."""
-        _atomic_write_text(self.path, json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n")
+        atomic_write_text(self.path, json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n")
         return self.path
 
     def summary(self) -> str:

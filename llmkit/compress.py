@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import logging
 import os
@@ -88,7 +87,7 @@ def finetuned_minilm(
     """
     from llmkit import finetune
     from llmkit.assets import load_classifier, load_tokenizer
-    from llmkit.config import cache_dir
+    from llmkit.config import cache_dir, cache_key
     from llmkit.throughput import bf16_supported
 
     bf16 = bf16_supported() if bf16 is None else bool(bf16)
@@ -101,11 +100,10 @@ def finetuned_minilm(
         "max_length": max_length,
         **asdict(cfg),
     }
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    if given is not None:  # an analyst's table: its training rows are part of the key
-        for text, label in zip(given.texts("train"), given.labels("train"), strict=True):
-            digest.update(f"{label}\t{text}\0".encode())
-    key = digest.hexdigest()[:16]
+    rows = []  # an analyst's table: its training rows are part of the key
+    if given is not None:
+        rows = [f"{y}\t{t}" for t, y in zip(given.texts("train"), given.labels("train"), strict=True)]
+    key = cache_key(settings, rows)
     folder = cache_dir("finetuned") / key
     info_path = folder / "finetune_info.json"
     if cache and info_path.exists():

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from llmkit.config import atomic_write_text
 from llmkit.errors import LlmkitError
 
 if TYPE_CHECKING:
@@ -168,9 +169,7 @@ def add_metrics(folder: str | Path, metrics: Mapping[str, float]) -> dict[str, A
     path = Path(folder) / CARD_FILE
     card = load_bundle(folder).card
     card["metrics"] = {**card.get("metrics", {}), **{k: float(v) for k, v in metrics.items()}}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(card, indent=1) + "\n")
     return card
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from llmkit import claims as claims_mod
-from llmkit.config import get_profile, new_run_dir, repo_root, resolve_profile
+from llmkit.config import atomic_write_text, get_profile, new_run_dir, repo_root, resolve_profile
 from llmkit.errors import LlmkitError
 
 KERNEL = "python3"
@@ -362,7 +362,4 @@ def write_report(run_dir: Path | str) -> Path:
     profiles = sorted({r["profile"] for r in rows if r["profile"]})
     title = f"llmkit run {run_dir.name}" + (f" ({', '.join(profiles)})" if profiles else "")
     path = run_dir / "index.html"
-    tmp = run_dir / ".index.html.tmp"
-    tmp.write_text(render_index(rows, title), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, render_index(rows, title))

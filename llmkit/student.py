@@ -27,7 +27,6 @@ torch and transformers load inside the functions, so importing this is cheap.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -113,14 +112,6 @@ class StudentPretrainConfig:
     bf16: bool = False  # autocast to bfloat16 (only where llmkit.throughput.bf16_supported())
 
 
-def _pretrain_key(cfg: StudentPretrainConfig, texts: Sequence[str]) -> str:
-    digest = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
-    for text in texts:
-        digest.update(text.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
 def pretrain_student(
     texts: Sequence[str],  # unlabeled in-domain documents
     cfg: StudentPretrainConfig | None = None,
@@ -141,13 +132,13 @@ def pretrain_student(
 
     from llmkit import pretrain
     from llmkit.assets import save_pretrained_folder
-    from llmkit.config import cache_dir
+    from llmkit.config import cache_dir, cache_key
     from llmkit.tokenization import train_wordpiece
 
     cfg = cfg or StudentPretrainConfig()
     if len(texts) < 20:
         raise LlmkitError(f"texts: expected at least 20 unlabeled documents, got {len(texts)}")
-    folder = cache_dir("student") / _pretrain_key(cfg, texts)
+    folder = cache_dir("student") / cache_key(asdict(cfg), texts)
     report_path = folder / "student_report.json"
     if cache and report_path.exists():
         return folder, {**json.loads(report_path.read_text()), "cached": True}
@@ -395,7 +386,7 @@ def distilled_student(
     """
     from llmkit import compress, finetune
     from llmkit.assets import save_pretrained_folder
-    from llmkit.config import cache_dir
+    from llmkit.config import cache_dir, cache_key
     from llmkit.data.synth.clinical_notes import generate_unlabeled_notes
     from llmkit.throughput import bf16_supported
 
@@ -426,13 +417,14 @@ def distilled_student(
         "pretrain": asdict(pretrain_cfg), "distill": asdict(kd_cfg),
         **({"pretrain_notes": pretrain_notes, "transfer_notes": transfer_notes} if generated else {}),
     }  # fmt: skip
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    rows: list[str] = []
     if not generated:  # the texts are part of the key
-        for text, label in zip(labeled_task.texts("train"), labeled_task.labels("train"), strict=True):
-            digest.update(f"{label}\t{text}\0".encode())
-        for text in unlabeled or []:
-            digest.update(f"{text}\0".encode())
-    key = digest.hexdigest()[:16]
+        rows = [
+            f"{y}\t{t}"
+            for t, y in zip(labeled_task.texts("train"), labeled_task.labels("train"), strict=True)
+        ]
+        rows += list(unlabeled or [])
+    key = cache_key(settings, rows)
     folder = cache_dir("distilled") / key
     info_path = folder / "distill_info.json"
     if cache and info_path.exists():

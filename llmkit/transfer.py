@@ -20,7 +20,6 @@ inside the functions, so importing this is cheap.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -147,15 +146,6 @@ class DaptConfig:
     bf16: bool = False  # autocast to bfloat16 (only where llmkit.throughput.bf16_supported())
 
 
-def _dapt_key(name: str, cfg: DaptConfig, texts: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"model": name, **asdict(cfg)}, sort_keys=True).encode())
-    for text in texts:
-        digest.update(text.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
 def domain_adapt(
     texts: Sequence[str],  # unlabeled in-domain documents
     cfg: DaptConfig | None = None,
@@ -176,12 +166,12 @@ def domain_adapt(
 
     from llmkit import pretrain
     from llmkit.assets import load_tokenizer, resolve_model, save_pretrained_folder
-    from llmkit.config import cache_dir
+    from llmkit.config import cache_dir, cache_key
 
     cfg = cfg or DaptConfig()
     if len(texts) < 2:
         raise LlmkitError(f"texts: expected at least 2 unlabeled documents, got {len(texts)}")
-    folder = cache_dir("dapt") / _dapt_key(name, cfg, texts)
+    folder = cache_dir("dapt") / cache_key({"model": name, **asdict(cfg)}, texts)
     report_path = folder / "dapt_report.json"
     if cache and report_path.exists():
         return folder, {**json.loads(report_path.read_text()), "cached": True}

@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_classifier
 
 from llmkit import assets, compress
 from llmkit.errors import LlmkitError
@@ -24,22 +25,6 @@ TEXTS = [
     "Blurred vision and fatigue for two weeks, glucose elevated.",
     "Routine check, blood pressure normal.",
 ]
-
-
-def tiny_classifier(seed: int = 0):
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        num_labels=2,
-    )
-    return BertForSequenceClassification(config).eval()
 
 
 @pytest.fixture(scope="module")

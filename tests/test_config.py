@@ -72,3 +72,16 @@ def test_seed_makes_torch_repeatable():
     a = torch.randn(3)
     config.set_seed(7)
     assert torch.equal(a, torch.randn(3))
+
+
+def test_cache_key_hashes_settings_then_rows(tmp_path):
+    import hashlib
+
+    key = config.cache_key({"b": 1, "a": [2]}, ["x", "y"])
+    digest = hashlib.sha256(b'{"a": [2], "b": 1}')
+    digest.update(b"x\0y\0")
+    assert key == digest.hexdigest()[:16]  # the keys every existing cache folder was named with
+    assert key == config.cache_key({"a": [2], "b": 1}, iter(["x", "y"]))  # order of settings is irrelevant
+    assert key != config.cache_key({"b": 1, "a": [2]}, ["xy"])
+    path = config.atomic_write_text(tmp_path / "f.txt", "héllo\n")
+    assert path.read_text(encoding="utf-8") == "héllo\n" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]

@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from tiny import tiny_classifier
 
 from llmkit import assets, export, loadtest, microbatch, monitor, serve
 from llmkit.errors import LlmkitError
@@ -29,16 +30,6 @@ TEXTS = [
     "Seasonal allergies, no other complaints.",
 ]
 LIMITS = {"max_texts": 8, "max_body_bytes": 20_000}
-
-
-def tiny_classifier(seed: int = 0):
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512, num_labels=2)  # fmt: skip
-    return BertForSequenceClassification(config).eval()
 
 
 def card(**changes):

@@ -9,6 +9,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_classifier
 
 from llmkit import assets, finetune, student
 from llmkit.batching import encode
@@ -154,7 +155,7 @@ def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, token
 
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
     teacher_tok = assets.load_tokenizer("minilm")
-    teacher = compress.save_classifier(_tiny_teacher(teacher_tok), teacher_tok, tmp_path / "teacher")
+    teacher = compress.save_classifier(tiny_classifier(), teacher_tok, tmp_path / "teacher")
     kwargs = {
         "teacher_train_size": 24, "teacher_epochs": 1, "pretrain_notes": 40, "transfer_notes": 16,
         "pretrain_cfg": student.StudentPretrainConfig(**TINY, vocab_size=300, block_len=32, steps=2, batch_size=4),
@@ -175,21 +176,12 @@ def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, token
         student.distilled_student(**{**kwargs, "kd_cfg": student.DistillConfig(max_length=64)})
 
 
-def _tiny_teacher(teacher_tok):
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=teacher_tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128, num_labels=2)  # fmt: skip
-    return BertForSequenceClassification(cfg)
-
-
 def test_distilled_student_on_an_analysts_task_uses_its_texts(tmp_path, monkeypatch):
     from llmkit import compress
 
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
     teacher_tok = assets.load_tokenizer("minilm")
-    teacher = compress.save_classifier(_tiny_teacher(teacher_tok), teacher_tok, tmp_path / "teacher")
+    teacher = compress.save_classifier(tiny_classifier(), teacher_tok, tmp_path / "teacher")
     notes = generate_unlabeled_notes(40, seed=3)["note"].tolist()
     import pandas as pd
 

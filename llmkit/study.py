@@ -90,7 +90,7 @@ def load_study(
         features = list(VITAL_COLUMNS if feature_columns is None else feature_columns)
         validate_frame(df, name="built-in notes", feature_columns=features)
     else:
-        features = list(feature_columns or [])
+        features = [feature_columns] if isinstance(feature_columns, str) else list(feature_columns or [])
         df = read_table(
             data_path, text_column=text_column, label_column=label_column, feature_columns=features,
             split_column=split_column, min_rows=MIN_ROWS, min_per_class=MIN_PER_CLASS,
@@ -118,6 +118,81 @@ def load_study(
     if "shifted" in df.columns and data_path is None:
         frame["shifted"] = df["shifted"].to_numpy()
     return Study(TextTask("study", frame, names), tuple(features), source, text_column, label_column)
+
+
+def labels_to_use(data: Study, name: str, n: int) -> int:
+    """``n`` training labels for a stage, capped at the training rows there are; fewer than one per class (or
+    not a whole number) is refused here, before any model is trained."""
+    have = len(data.task.split("train"))
+    if isinstance(n, bool) or not isinstance(n, int) or n < data.task.num_labels:
+        raise LlmkitError(
+            f"{name}: expected a whole number of labels >= {data.task.num_labels} (one per class), got {n!r}"
+        )
+    return min(n, have)
+
+
+def split_rows(data: Study, split: str, n: int | None = None, seed: int = 0) -> pd.Index:
+    """The frame index of ``split``: all its rows, or a stratified, seeded ``n`` of them (the same rows
+    :func:`llmkit.finetune.subsample` -- and so ``compress.finetuned_minilm`` -- picks)."""
+    from llmkit.finetune import subsample
+
+    task = data.task
+    if n is not None and n < len(task.split(split)):
+        task = subsample(task, n, split=split, seed=seed)
+    return task.split(split).index
+
+
+def compare_modalities(
+    data: Study,
+    teacher: Any,  # the fine-tuned text classifier
+    tokenizer: Any,
+    test_proba: Any,  # the teacher's probabilities on the test rows test_index, in that order
+    test_index: pd.Index,  # frame index of those test rows
+    train_size: int,  # the teacher's training rows: split_rows(data, "train", train_size, seed)
+    seed: int = 0,
+    fit_size: int | None = None,  # validation rows the fuser is fitted on; None -> all
+    bf16: bool = False,
+) -> dict[str, np.ndarray]:
+    """:func:`llmkit.fusion.compare` on the study: text only, vitals only and late fusion, on the test rows.
+
+    The vitals model sees the teacher's training rows and the validation rows; the fuser sees the
+    validation rows only, which the teacher never trained on."""
+    from llmkit import fusion
+    from llmkit.batching import encode
+    from llmkit.finetune import predict_proba
+
+    if not data.features:
+        raise LlmkitError(
+            "feature_columns: expected at least one numeric column for the vitals and fusion models"
+        )
+    frame, cols = data.task.frame, list(data.features)
+    train_index = split_rows(data, "train", train_size, seed)
+    fit_index = split_rows(data, "validation", fit_size, seed)
+    fit_texts = frame.loc[fit_index, "text"].tolist()
+    fit_proba = predict_proba(teacher, encode(tokenizer, fit_texts, [0] * len(fit_texts), 128), bf16=bf16)
+    parts = {"train": train_index, "fit": fit_index, "test": test_index}
+    return fusion.compare(
+        text_proba={"fit": fit_proba, "test": test_proba},
+        vitals={k: frame.loc[i, cols].to_numpy(np.float64) for k, i in parts.items()},
+        labels={k: frame.loc[i, "label"].to_numpy(np.int64) for k, i in parts.items()},
+        seed=seed,
+    )
+
+
+def score_table(probabilities: dict[str, Any], y_true: Any) -> pd.DataFrame:
+    """Accuracy and macro F1 of each model's ``[n, k]`` probabilities, one row per model."""
+    import pandas as pd
+
+    from llmkit import evaluate
+
+    rows = {}
+    for name, p in probabilities.items():
+        predicted = np.asarray(p).argmax(1)
+        rows[name] = {
+            "accuracy": evaluate.accuracy(y_true, predicted),
+            "macro F1": evaluate.macro_f1(y_true, predicted, num_labels=np.asarray(p).shape[1]),
+        }
+    return pd.DataFrame(rows).T
 
 
 def few_label_epochs(n: int) -> int:

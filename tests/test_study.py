@@ -138,6 +138,14 @@ def test_fusion_beats_either_modality_when_each_holds_half_the_rule():
         fusion.compare({"fit": pf, "test": pt}, {"fit": vf, "test": vt}, {"fit": yf, "test": yt})
 
 
+def test_one_feature_column_may_be_a_string_and_label_counts_are_checked(analyst_csv):
+    data = study.load_study(analyst_csv, "clinical_text", "outcome", "a1c_pct")
+    assert data.features == ("a1c_pct",)
+    assert study.labels_to_use(data, "train_size", 5000) == 120  # capped at the training rows
+    with pytest.raises(LlmkitError, match="few_labels: expected a whole number of labels >= 2"):
+        study.labels_to_use(data, "few_labels", 1)
+
+
 def test_stage_row():
     row = study.stage_row("x", 10, [0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], 1.5, 2.0, 3.0)
     assert row["accuracy"] == pytest.approx(2 / 3) and row["size_mb"] == 1.5 and row["labels used"] == 10

@@ -238,3 +238,92 @@ def plot_reliability(
     ax.legend(fontsize="small", loc="upper left")
     ax.grid(alpha=0.3)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------- noise
+
+
+def bootstrap_interval(
+    statistic: Any,  # f(*arrays) -> float, computed on rows resampled jointly (paired)
+    *arrays: ArrayLike,  # same length n: e.g. labels, one model's predictions, another's
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of ``statistic`` over the test rows (scipy.stats.bootstrap, paired).
+
+    Rows are resampled jointly, so a difference or a ratio of two models scored on the same rows gets
+    the paired interval: ``bootstrap_interval(lambda y, a, b: acc(y, a) - acc(y, b), y, pred_a, pred_b)``.
+    """
+    from scipy.stats import bootstrap
+
+    data = tuple(np.asarray(a) for a in arrays)
+    n = {len(a) for a in data}
+    if len(n) != 1 or n == {0}:
+        raise ValueError(f"bootstrap_interval: expected non-empty arrays of one length, got lengths {sorted(n)}")
+    result = bootstrap(
+        data,
+        lambda *xs: float(statistic(*xs)),
+        paired=True,
+        vectorized=False,
+        n_resamples=n_resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def seed_interval(values: ArrayLike, level: float = 0.95) -> tuple[float, float]:
+    """A t interval of the mean of per-seed measurements (needs ≥ 2 seeds; one value gives (v, v))."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return float(x.mean()), float(x.mean())
+    half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+# ---------------------------------------------------------------------------------------------- TensorBoard
+
+
+def read_scalars(log_dir: str | Any) -> dict[str, tuple[list[int], list[float]]]:
+    """Every scalar TensorBoard logged under ``log_dir`` (all runs below it): ``{"run/tag": (steps, values)}``.
+
+    Read with TensorBoard's own event reader, so the notebook shows exactly what ``tensorboard --logdir``
+    would.
+    """
+    from pathlib import Path
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root = Path(log_dir)
+    scalars: dict[str, tuple[list[int], list[float]]] = {}
+    for run in sorted({p.parent for p in root.rglob("events.out.tfevents.*")}):
+        acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        acc.Reload()
+        prefix = str(run.relative_to(root)) if run != root else ""
+        for tag in acc.Tags()["scalars"]:
+            events = acc.Scalars(tag)
+            name = f"{prefix}/{tag}" if prefix else tag
+            scalars[name] = ([e.step for e in events], [float(e.value) for e in events])
+    return scalars
+
+
+def plot_scalars(
+    scalars: Mapping[str, tuple[list[int], list[float]]],
+    tags: list[str] | None = None,  # which "run/tag" keys to draw (default: every one)
+    ax: Any = None,
+    title: str = "TensorBoard scalars",
+) -> Any:
+    """Draw scalars read by :func:`read_scalars`, one line per key, against the training step."""
+    fig, ax = _axes(ax, (6.4, 3.6))
+    for name in tags or list(scalars):
+        steps, values = scalars[name]
+        ax.plot(steps, values, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("value")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig

@@ -23,7 +23,9 @@ def _sigmoid_derivative(z: np.ndarray) -> np.ndarray:
     hint="differentiate 1 / (1 + e^-z) with the chain rule and write the result in terms of sigma(z) itself.",
 )
 def _check_sigmoid_derivative(answer: Any) -> None:
-    for z in (np.linspace(-6.0, 6.0, 25), np.array([0.0]), np.array([-30.0, 30.0])):
+    rng = np.random.default_rng(0)
+    random_cases = [rng.normal(scale=s, size=n) for s, n in ((1.0, 7), (5.0, 50), (20.0, 11))]
+    for z in (np.linspace(-6.0, 6.0, 25), np.array([0.0]), np.array([-30.0, 30.0]), *random_cases):
         expect_close(
             call(answer, z.copy()), _sigmoid_derivative(z), on=f"z = {np.array2string(z, threshold=4)}"
         )
@@ -93,5 +95,8 @@ def _check_perplexity(answer: Any) -> None:
         "p = [0.5, 0.25, 0.125, 0.9]": np.array([0.5, 0.25, 0.125, 0.9]),
         "p = [1.0, 1.0] (a perfect model)": np.array([1.0, 1.0]),
     }
+    rng = np.random.default_rng(3)
+    for T in (5, 100, 1000):
+        cases[f"{T} random probabilities in (0, 1]"] = 1.0 - rng.random(T)
     for on, p in cases.items():
         expect_close(call(answer, p.copy()), _perplexity_from_probs(p), on=on)

@@ -2,7 +2,8 @@
 
 llmkit run                         every notebook at the lesson profile into outputs/<run-id>/
 llmkit run 01 02 --profile smoke   some notebooks, by number or stem
-llmkit run 01 --out DIR -p seed 3  into DIR, with papermill parameters
+llmkit run 01 --out DIR -p seed 3  into DIR, with papermill parameters (values read as YAML: -p cols '["a", "b"]')
+llmkit run --strict-timing         speed claims fail the run too (by default they are recorded, not enforced)
 llmkit report outputs/latest       rebuild index.html of a run
 llmkit serve BUNDLE                serve a bundle (export.build_bundle) over HTTP on 127.0.0.1
 """
@@ -35,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a papermill parameter for every notebook run (repeatable)",
     )
 
+    run.add_argument(
+        "--strict-timing",
+        action="store_true",
+        help="a missed speed claim fails its notebook (default: recorded as not met, with the machine)",
+    )
+
     report = sub.add_parser("report", help="rebuild index.html of a run folder and print its table")
     report.add_argument("run_dir", help="a run folder, e.g. outputs/latest")
 
@@ -51,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             parameters = {name: runner.parse_value(value) for name, value in args.parameter}
-            _, results = runner.run_course(args.notebooks, args.profile, args.out, parameters)
+            _, results = runner.run_course(
+                args.notebooks, args.profile, args.out, parameters, strict_timing=args.strict_timing
+            )
             return 0 if all(r.status == "passed" for r in results) else 1
         if args.command == "report":
             path = runner.write_report(args.run_dir)

@@ -35,6 +35,17 @@ KERNEL = "python3"
 STATUS_FILE = "status.json"
 
 
+def _ipc_kernel_manager() -> type:
+    """A Jupyter kernel manager on IPC transport: local sockets, so the kernel warns of no plain-text TCP."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(KernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
+
+
 @dataclass
 class NotebookResult:
     """What happened to one notebook in a run."""
@@ -83,17 +94,32 @@ def find_notebook(name: str, root: Path | None = None) -> Path:
 
 
 def parse_value(text: str) -> Any:
-    """A command-line parameter value: int, float, bool, None, else the string itself."""
-    lowered = text.strip().lower()
-    if lowered in {"none", "null"}:
+    """A command-line parameter value, read as papermill's ``-y`` reads YAML.
+
+    ``3`` -> int, ``1e-3`` -> float, ``true`` -> bool, ``none`` / ``null`` -> None, ``'["a", "b"]'`` -> a list,
+    ``'{k: 1}'`` -> a dict; anything else (a path, ``latin-1``) stays the string. A value that opens a list
+    or dict but is not valid YAML raises, naming it.
+    """
+    import yaml
+
+    stripped = text.strip()
+    lowered = stripped.lower()
+    if lowered in {"none", "null", "~"}:
         return None
     if lowered in {"true", "false"}:
         return lowered == "true"
-    for kind in (int, float):
+    for kind in (int, float):  # before YAML: PyYAML reads "1e-3" as a string
         try:
-            return kind(text)
+            return kind(stripped)
         except ValueError:
             pass
+    if stripped[:1] in {"[", "{"}:
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError as exc:
+            raise LlmkitError(
+                f"parameter value {text!r}: not valid YAML ({str(exc).splitlines()[0]})"
+            ) from exc
     return text
 
 
@@ -136,9 +162,16 @@ def render_html(notebook_path: Path) -> Path:
 
 
 def run_notebook(
-    path: Path, run_dir: Path, profile: str, parameters: Mapping[str, Any] | None = None
+    path: Path,
+    run_dir: Path,
+    profile: str,
+    parameters: Mapping[str, Any] | None = None,
+    strict_timing: bool = False,
 ) -> NotebookResult:
-    """Execute one notebook with papermill into ``run_dir/<stem>/`` and render it to HTML."""
+    """Execute one notebook with papermill into ``run_dir/<stem>/`` and render it to HTML.
+
+    ``strict_timing`` makes the notebook's timing claims fail it like any other claim.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -153,8 +186,9 @@ def run_notebook(
     executed = out_dir / path.name
     params = {"profile": profile, "out_dir": str(run_dir), **parameters}
     # The kernel inherits the environment: llmkit code that reads $LLMKIT_OUT / $LLMKIT_PROFILE agrees.
-    saved = {k: os.environ.get(k) for k in ("LLMKIT_OUT", "LLMKIT_PROFILE")}
+    saved = {k: os.environ.get(k) for k in ("LLMKIT_OUT", "LLMKIT_PROFILE", claims_mod.STRICT_TIMING_ENV)}
     os.environ.update(LLMKIT_OUT=str(run_dir), LLMKIT_PROFILE=profile)
+    os.environ[claims_mod.STRICT_TIMING_ENV] = "1" if strict_timing else "0"
     start = time.perf_counter()
     status, error = "passed", ""
     try:
@@ -165,6 +199,7 @@ def run_notebook(
             kernel_name=KERNEL,
             cwd=str(path.parent),
             progress_bar=False,
+            kernel_manager_class=_ipc_kernel_manager(),
         )
     except PapermillExecutionError as exc:
         status, error = "failed", _one_line(f"{exc.ename}: {exc.evalue}")
@@ -203,8 +238,12 @@ def run_course(
     out: Path | str | None = None,
     parameters: Mapping[str, Any] | None = None,
     echo: bool = True,
+    strict_timing: bool = False,
 ) -> tuple[Path, list[NotebookResult]]:
     """Run notebooks (all of them when ``names`` is empty) and write ``index.html``.
+
+    ``strict_timing`` enforces the speed claims too (``llmkit run --strict-timing``); without it a
+    missed speed claim is recorded as not met, with the machine it ran on, and the run goes on.
 
     Every notebook and parameter is checked before the first one executes.
     """
@@ -227,7 +266,7 @@ def run_course(
     for path in paths:
         if echo:
             print(f"▶ {path.stem} [{profile}] …", flush=True)
-        result = run_notebook(path, run_dir, profile, parameters)
+        result = run_notebook(path, run_dir, profile, parameters, strict_timing)
         results.append(result)
         if echo:
             print(f"  {result.status} in {result.seconds:.1f} s {result.error}".rstrip(), flush=True)
@@ -266,25 +305,22 @@ def collect(run_dir: Path | str) -> list[dict[str, Any]]:
                     k: ledger["metrics"][k] for k in ledger.get("headline", []) if k in ledger["metrics"]
                 },
                 "claims": ledger.get("claims", []),
+                "machine": ledger.get("machine", {}),
                 "html": html_path.name if html_path.exists() else "",
             }
         )
     return rows
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+_fmt = claims_mod._fmt
 
 
 def _claims_text(claims: list[dict[str, Any]]) -> str:
-    passed = sum(c["passed"] for c in claims)
-    return f"{passed}/{len(claims)} passed" if claims else "-"
+    return claims_mod.count_text(claims) if claims else "-"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """The run as a plain-text table for the terminal."""
+    """The run as a plain-text table for the terminal, then every claim that was not met."""
     header = ["notebook", "status", "time s", "claims", "headline metrics"]
     body = [
         [
@@ -303,9 +339,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     for r in rows:
         for c in r["claims"]:
-            if not c["passed"]:
+            if c.get("status", "met") != "met":
                 lines.append(
-                    f"FAILED CLAIM {r['notebook']}: {c['name']} = {_fmt(c['value'])} {c['op']} {_fmt(c['target'])}"
+                    f"{c['status'].upper()} {r['notebook']}: {c['name']} = {claims_mod._claim_value(c)}"
+                    + (f" ({c['reason']})" if c.get("reason") else "")
                 )
     return "\n".join(lines)
 
@@ -318,38 +355,50 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:.4rem .6rem;text-align:left;vertical-align:top}
-th{background:#f4f4f4}.passed{color:#1a7f37}.failed{color:#cf222e}.small{font-size:.85em;color:#555}
+th{background:#f4f4f4}.passed,.met{color:#1a7f37}.failed{color:#cf222e}.small{font-size:.85em;color:#555}
+.not-met,.inconclusive{color:#9a6700}.kind{font-size:.75em;border:1px solid #bbb;border-radius:3px;padding:0 .25rem}
 ul{margin:0;padding-left:1.1rem}
 """
 
 
+def _claim_html(c: dict[str, Any]) -> str:
+    esc = html.escape
+    status = c.get("status", "met")
+    source = c.get("source") if isinstance(c.get("source"), dict) else {}
+    reason = f'<div class="small">{esc(c["reason"])}</div>' if c.get("reason") else ""
+    return (
+        f'<li class="{status.replace(" ", "-")}">{claims_mod.MARKS.get(status, "?")} {esc(status)}: '
+        f"{esc(c['name'])} = {esc(claims_mod._claim_value(c))} "
+        f'<span class="kind">{esc(source.get("kind", "?"))}</span>'
+        f'<div class="small">{esc(claims_mod.source_line(c))}</div>{reason}</li>'
+    )
+
+
 def render_index(rows: list[dict[str, Any]], title: str) -> str:
-    """The run's ``index.html``."""
+    """The run's ``index.html``: per notebook, status, time, headline metrics and every claim with its source."""
     esc = html.escape
     trs = []
     for r in rows:
         name = esc(r["notebook"])
         link = f'<a href="{esc(r["notebook"])}/{esc(r["html"])}">{name}</a>' if r["html"] else name
-        claims = "".join(
-            f'<li class="{"passed" if c["passed"] else "failed"}">{"✔" if c["passed"] else "✘"} {esc(c["name"])}: '
-            f"{esc(_fmt(c['value']))} {esc(c['op'])} {esc(_fmt(c['target']))}"
-            f'<div class="small">{esc(c.get("seed", ""))}</div></li>'
-            for c in r["claims"]
-        )
+        claims = "".join(_claim_html(c) for c in r["claims"])
         metrics = "".join(f"<li>{esc(k)} = {esc(_fmt(v))}</li>" for k, v in r["headline"].items())
         budget = f' <span class="failed">(budget {r["budget_s"]:.0f} s)</span>' if _over_budget(r) else ""
         error = f'<div class="small failed">{esc(r["error"])}</div>' if r["error"] else ""
+        machine = r.get("machine") or {}
+        where = f'<div class="small">{esc(claims_mod._machine_line(machine))}</div>' if machine else ""
         trs.append(
             f'<tr><td>{link}</td><td class="{esc(r["status"])}">{esc(r["status"])}{error}</td>'
-            f"<td>{esc(_fmt(r['seconds']))}{budget}</td><td><ul>{metrics}</ul></td><td><ul>{claims}</ul></td></tr>"
+            f"<td>{esc(_fmt(r['seconds']))}{budget}{where}</td><td><ul>{metrics}</ul></td>"
+            f"<td><ul>{claims}</ul></td></tr>"
         )
     total = sum(r["seconds"] or 0 for r in rows)
-    n_claims = sum(len(r["claims"]) for r in rows)
-    n_passed = sum(c["passed"] for r in rows for c in r["claims"])
+    every = [c for r in rows for c in r["claims"]]
     return (
         f'<!doctype html><html><head><meta charset="utf-8"><title>{esc(title)}</title><style>{_CSS}</style></head>'
         f"<body><h1>{esc(title)}</h1><p>{len(rows)} notebooks, {total:.0f} s in all; "
-        f"claims: {n_passed}/{n_claims} passed.</p>"
+        f"claims: {esc(claims_mod.count_text(every))}. ✔ met · ≈ inconclusive (the interval straddles the target) · "
+        "◐ not met (a known failure with its reason, or a speed claim on this machine) · ✘ failed.</p>"
         "<table><tr><th>notebook</th><th>status</th><th>wall time (s)</th><th>headline metrics</th>"
         f"<th>claims</th></tr>{''.join(trs)}</table></body></html>\n"
     )

@@ -13,7 +13,7 @@ from llmkit.errors import LlmkitError
 
 def _notebook(path, body: str) -> None:
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("profile = None\nout_dir = None\ntarget = 1.0")
+    params = nbformat.v4.new_code_cell("profile = None\nout_dir = None\ntarget = 1.0\ncolumns = None")
     params.metadata["tags"] = ["parameters"]
     setup = nbformat.v4.new_code_cell(
         "from llmkit import config\nfrom llmkit.claims import Ledger\n"
@@ -32,7 +32,7 @@ def demo(tmp_path):
     _notebook(
         path,
         "claims.metric('answer', 42, headline=True)\n"
-        "claims.check('two is big', 2.0, '>=', target, seed='two is at least the target')\n"
+        "claims.check('two is big', 2.0, '>=', target, course='two is at least the target')\n"
         "claims.save()",
     )
     return path
@@ -47,7 +47,12 @@ def test_run_writes_notebook_html_ledger_and_index(demo, tmp_path, capsys):
     ledger = json.loads((folder / "metrics.json").read_text())
     assert ledger["profile"] == "lesson" and ledger["claims"][0]["passed"]
     index = (run_dir / "index.html").read_text()
-    assert "07_demo.html" in index and "answer" in index and "1/1 passed" in index
+    assert (
+        "07_demo.html" in index
+        and "answer" in index
+        and "1 met" in index
+        and "course target: two is at least the target" in index
+    )
     printed = capsys.readouterr().out
     assert "07_demo" in printed and "answer=42" in printed
 
@@ -59,14 +64,16 @@ def test_failed_claim_at_lesson_fails_the_notebook_and_shows_in_report(demo, tmp
     assert result.status == "failed" and "ClaimFailed" in result.error
     (row,) = runner.collect(run_dir)
     assert row["claims"][0]["passed"] is False
-    assert "FAILED CLAIM 07_demo: two is big" in runner.format_table([row])
+    assert "FAILED 07_demo: two is big = 2 >= 5" in runner.format_table([row])
     # at smoke the same failure is recorded, not raised
     _, (smoke,) = runner.run_course([str(demo)], "smoke", tmp_path / "run2", {"target": 5.0}, echo=False)
     assert smoke.status == "passed"
 
 
 def test_bad_requests_refused_before_running(demo, tmp_path):
-    with pytest.raises(LlmkitError, match="no parameter 'lr'; its parameters are: profile, out_dir, target"):
+    with pytest.raises(
+        LlmkitError, match="no parameter 'lr'; its parameters are: profile, out_dir, target, columns"
+    ):
         runner.run_course([str(demo)], "smoke", tmp_path / "run", {"lr": 1}, echo=False)
     assert not (tmp_path / "run").exists()
     with pytest.raises(LlmkitError, match="notebook 'nine': not found"):
@@ -74,6 +81,35 @@ def test_bad_requests_refused_before_running(demo, tmp_path):
     runner.run_course([str(demo)], "smoke", tmp_path / "run", echo=False)
     with pytest.raises(LlmkitError, match="never overwritten"):
         runner.run_course([str(demo)], "smoke", tmp_path / "run", echo=False)
+
+
+def test_timing_claims_recorded_unless_strict_and_no_transport_warning(tmp_path, capfd):
+    path = tmp_path / "nb" / "07_speed.ipynb"
+    path.parent.mkdir()
+    _notebook(
+        path, "claims.check('fast', 1.0, '>=', target, course='fast enough', timing=True)\nclaims.save()"
+    )
+    _, (lenient,) = runner.run_course([str(path)], "lesson", tmp_path / "a", {"target": 5.0}, echo=False)
+    assert lenient.status == "passed", lenient.error
+    (row,) = runner.collect(tmp_path / "a")
+    assert row["claims"][0]["status"] == "not met" and "cores" in row["claims"][0]["reason"]
+    assert "◐ not met" in (tmp_path / "a" / "index.html").read_text()
+    _, (strict,) = runner.run_course(
+        [str(path)], "lesson", tmp_path / "b", {"target": 5.0}, echo=False, strict_timing=True
+    )
+    assert strict.status == "failed" and "ClaimFailed" in strict.error
+    assert "without encryption" not in capfd.readouterr().err
+
+
+def test_list_valued_parameter_from_the_command_line(tmp_path):
+    path = tmp_path / "nb" / "07_cols.ipynb"
+    path.parent.mkdir()
+    _notebook(
+        path, "assert columns == ['glucose', 'a1c'], columns\nclaims.metric('n', len(columns))\nclaims.save()"
+    )
+    argv = ["run", str(path), "--profile", "smoke", "--out", str(tmp_path / "run"), "-p", "columns"]
+    assert cli.main([*argv, '["glucose", "a1c"]']) == 0
+    assert json.loads((tmp_path / "run" / "07_cols" / "metrics.json").read_text())["metrics"]["n"] == 2
 
 
 def test_find_notebook_by_number_and_stem():
@@ -86,7 +122,12 @@ def test_find_notebook_by_number_and_stem():
 def test_parse_value():
     assert runner.parse_value("3") == 3 and runner.parse_value("0.5") == 0.5
     assert runner.parse_value("None") is None and runner.parse_value("true") is True
-    assert runner.parse_value("note") == "note"
+    assert runner.parse_value("note") == "note" and runner.parse_value("latin-1") == "latin-1"
+    assert runner.parse_value("1e-3") == 0.001 and runner.parse_value("null") is None
+    assert runner.parse_value('["glucose", "a1c"]') == ["glucose", "a1c"]
+    assert runner.parse_value("{epochs: 2, lr: 0.1}") == {"epochs": 2, "lr": 0.1}
+    with pytest.raises(LlmkitError, match="not valid YAML"):
+        runner.parse_value('["unclosed"')
 
 
 def test_cli_errors_are_one_line(capsys):

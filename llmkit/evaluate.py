@@ -260,7 +260,9 @@ def bootstrap_interval(
     data = tuple(np.asarray(a) for a in arrays)
     n = {len(a) for a in data}
     if len(n) != 1 or n == {0}:
-        raise ValueError(f"bootstrap_interval: expected non-empty arrays of one length, got lengths {sorted(n)}")
+        raise ValueError(
+            f"bootstrap_interval: expected non-empty arrays of one length, got lengths {sorted(n)}"
+        )
     result = bootstrap(
         data,
         lambda *xs: float(statistic(*xs)),
@@ -327,3 +329,42 @@ def plot_scalars(
     ax.set_title(title)
     ax.legend(fontsize=7)
     return fig
+
+
+def compare_accuracy(
+    y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike, seed: int = 0, n_resamples: int = 2000
+) -> dict[str, Any]:
+    """Model A against model B on the same rows: accuracy difference and ratio, each with its paired interval.
+
+    ``{"difference": a - b, "difference_interval": (low, high), "ratio": a / b, "ratio_interval": (low, high)}``
+    (percentile bootstrap over the rows, scipy.stats.bootstrap, vectorized).
+    """
+    from scipy.stats import bootstrap
+
+    y, a, b = (np.asarray(x) for x in (y_true, pred_a, pred_b))
+    hits = ((a == y).astype(float), (b == y).astype(float))
+
+    def diff(x: np.ndarray, z: np.ndarray, axis: int = -1) -> np.ndarray:
+        return x.mean(axis=axis) - z.mean(axis=axis)
+
+    def ratio(x: np.ndarray, z: np.ndarray, axis: int = -1) -> np.ndarray:
+        return x.mean(axis=axis) / np.maximum(z.mean(axis=axis), 1e-12)
+
+    def interval(statistic: Any) -> tuple[float, float]:
+        ci = bootstrap(
+            hits,
+            statistic,
+            paired=True,
+            vectorized=True,
+            n_resamples=n_resamples,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        ).confidence_interval
+        return float(ci.low), float(ci.high)
+
+    return {
+        "difference": float(diff(*hits)),
+        "difference_interval": interval(diff),
+        "ratio": float(ratio(*hits)),
+        "ratio_interval": interval(ratio),
+    }

@@ -115,3 +115,38 @@ def test_confusion_and_reliability_plots_are_labeled():
     ax = fig.axes[0]
     assert ax.get_title() == "rel" and "ECE 0.26" in ax.get_legend().get_texts()[1].get_text()
     plt.close(fig)
+
+
+def test_bootstrap_intervals_cover_the_estimate_and_are_deterministic():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    a = np.where(rng.random(400) < 0.9, y, 1 - y)
+    b = np.where(rng.random(400) < 0.8, y, 1 - y)
+    low, high = evaluate.bootstrap_interval(lambda y, p: (y == p).mean(), y, a, seed=1)
+    assert low < (a == y).mean() < high and high - low < 0.08
+    assert evaluate.bootstrap_interval(lambda y, p: (y == p).mean(), y, a, seed=1) == (low, high)
+    cmp = evaluate.compare_accuracy(y, a, b, seed=1)
+    assert cmp["difference"] == pytest.approx((a == y).mean() - (b == y).mean())
+    assert cmp["difference_interval"][0] > 0  # a 10-point gap on 400 rows is outside the noise
+    assert cmp["ratio_interval"][0] < cmp["ratio"] < cmp["ratio_interval"][1]
+    with pytest.raises(ValueError, match="one length"):
+        evaluate.bootstrap_interval(lambda y, p: 0.0, y, a[:10])
+
+
+def test_seed_interval():
+    low, high = evaluate.seed_interval([0.80, 0.82, 0.81])
+    assert low < 0.81 < high
+    assert evaluate.seed_interval([0.8]) == (0.8, 0.8)
+
+
+def test_tensorboard_scalars_read_back(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path / "run_a"))
+    for step, loss in enumerate([1.0, 0.5, 0.25]):
+        writer.add_scalar("train/loss", loss, step)
+    writer.close()
+    scalars = evaluate.read_scalars(tmp_path)
+    assert scalars == {"run_a/train/loss": ([0, 1, 2], [1.0, 0.5, 0.25])}
+    fig = evaluate.plot_scalars(scalars)
+    assert fig.axes[0].get_xlabel() == "step"

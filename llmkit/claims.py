@@ -126,8 +126,14 @@ def make_source(
             raise LlmkitError(f"claim {claim!r}: course= must say the course's target in words")
         return Source("course", course.strip())
     pair = seed if seed is not None else paper
-    if not isinstance(pair, tuple | list) or len(pair) != 2 or not all(isinstance(x, str) and x.strip() for x in pair):
-        what = "(quote in Chinese, English gloss)" if seed is not None else "(citation, the number it reports)"
+    if (
+        not isinstance(pair, tuple | list)
+        or len(pair) != 2
+        or not all(isinstance(x, str) and x.strip() for x in pair)
+    ):
+        what = (
+            "(quote in Chinese, English gloss)" if seed is not None else "(citation, the number it reports)"
+        )
         raise LlmkitError(f"claim {claim!r}: {given[0]}= expects a pair of strings {what}, got {pair!r}")
     if seed is not None:
         quote, gloss = seed
@@ -289,7 +295,9 @@ class Ledger:
         if interval is not None:
             low, high = (_number(name + " interval", x) for x in interval)
             if not low <= high:
-                raise LlmkitError(f"claim {name!r}: interval must be (low, high) with low <= high, got {interval}")
+                raise LlmkitError(
+                    f"claim {name!r}: interval must be (low, high) with low <= high, got {interval}"
+                )
             outcome = interval_outcome(low, high, op, target_n)
         else:
             outcome = "met" if evaluate(number, op, target_n) else "failed"
@@ -358,7 +366,9 @@ class Ledger:
 
     def summary(self) -> str:
         """One line per claim, for the notebook's last cell."""
-        lines = [f"{self.notebook} [{self.profile}] {self.seconds:.1f} s; {count_text([asdict(c) for c in self.claims])}"]
+        lines = [
+            f"{self.notebook} [{self.profile}] {self.seconds:.1f} s; {count_text([asdict(c) for c in self.claims])}"
+        ]
         for c in self.claims:
             lines.append(f"  {MARKS[c.status]} {c.status:<12} {c.name}: {_claim_value(asdict(c))}")
             if c.reason:
@@ -409,7 +419,12 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def claims_markdown(claims: list[dict[str, Any]]) -> str:
     """Saved claims as a Markdown table: status, claim, measured vs target, source."""
     rows = [
-        [f"{MARKS[c['status']]} {c['status']}", c["name"], _claim_value(c), source_line(c) + (f" — {c['reason']}" if c.get("reason") else "")]
+        [
+            f"{MARKS[c['status']]} {c['status']}",
+            c["name"],
+            _claim_value(c),
+            source_line(c) + (f" — {c['reason']}" if c.get("reason") else ""),
+        ]
         for c in claims
     ]
     return markdown_table(["", "claim", "measured vs target", "source"], rows)

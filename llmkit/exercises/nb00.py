@@ -57,3 +57,38 @@ def _check_ci_parameters(answer: Any) -> None:
             raise AssertionError(f"expected a dict like {{'name': value}}, got {type(got).__name__}")
         if got != _ci_parameters(seed):
             raise AssertionError(f"for seed {seed}: expected {_ci_parameters(seed)}, got {got}")
+
+
+def _peak_gflops(timings: dict[int, list[float]]) -> tuple[int, float]:
+    best = {n: 2 * n**3 / min(seconds) / 1e9 for n, seconds in timings.items()}
+    n = max(best, key=best.get)
+    return n, best[n]
+
+
+@register(
+    "00.peak_gflops",
+    prompt="Write peak_gflops(timings): for {n: [seconds of one n×n·n×n matmul, per repeat]}, return "
+    "(n, GFLOP/s) of the fastest size, each size timed by its best repeat.",
+    reference=_peak_gflops,
+    wrong=lambda timings: max(
+        ((n, 2 * n**3 / (sum(s) / len(s)) / 1e9) for n, s in timings.items()), key=lambda pair: pair[1]
+    ),
+    hint="a repeat is only ever slowed down by something else on the machine: the best (smallest) time is the "
+    "estimate of the machine's speed; an n×n·n×n matmul costs 2n³ FLOPs.",
+)
+def _check_peak_gflops(answer: Any) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for case in range(5):
+        sizes = [int(n) for n in rng.choice([128, 256, 512, 1024, 2048], size=3, replace=False)]
+        timings = {
+            n: list(2 * n**3 / (rng.uniform(20, 200) * 1e9) * rng.uniform(1, 3, size=4)) for n in sizes
+        }
+        got = call(answer, timings)
+        want = _peak_gflops(timings)
+        if not isinstance(got, tuple | list) or len(got) != 2:
+            raise AssertionError(f"expected a pair (n, gflops), got {got!r}")
+        if int(got[0]) != want[0]:
+            raise AssertionError(f"case {case}: the fastest size is n = {want[0]}, you said {got[0]}")
+        expect_close(got[1], want[1], on=f"case {case}, n = {want[0]}")

@@ -157,6 +157,28 @@ def unigram_perplexity(corpus: Corpus, kind: Kind, seed: int = 0) -> float:
     )
 
 
+def unigram_block_nll(corpus: Corpus, kind: Kind, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The unigram model's summed negative log-likelihood (nats) on each validation block's targets, and
+    each block's number of targets (``[n_blocks]`` each): :func:`unigram_perplexity`, per block, so that
+    a model's gain over it can be bootstrapped over the blocks (:func:`perplexity_ratio`)."""
+    log_probs = losses.unigram_log_probs(corpus.train.numpy().reshape(-1), corpus.vocab_size)  # [V]
+    items = validation_set(corpus, kind, seed)
+    labels = np.stack([item["labels"].numpy() for item in items])  # [n, block_len]
+    labels = labels[:, 1:] if kind == "clm" else labels
+    keep = labels != -100
+    nll = np.where(keep, -log_probs[np.where(keep, labels, 0)], 0.0).sum(axis=1)  # [n]
+    return nll, keep.sum(axis=1).astype(np.float64)
+
+
+def perplexity_ratio(nll_a: np.ndarray, nll_b: np.ndarray, count: np.ndarray) -> float:
+    """Perplexity of model a over that of model b on the same blocks: ``exp((sum nll_a - sum nll_b) / sum count)``.
+
+    Above 1 means b is better; pass it to ``evaluate.bootstrap_interval`` with the per-block arrays for a
+    paired interval over the validation blocks.
+    """
+    return float(np.exp((np.sum(nll_a) - np.sum(nll_b)) / np.sum(count)))
+
+
 # ---------------------------------------------------------------------------------------------- models
 
 
@@ -389,6 +411,32 @@ def evaluate_lm(
             count += n
     model.train(was_training)
     return total / count
+
+
+def block_nll(
+    model: PreTrainedModel, items: list[dict[str, torch.Tensor]], kind: Kind, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Summed negative log-likelihood (nats) of ``model`` on each item's targets, and each item's number of
+    targets (``[n_items]`` each). ``sum(nll) / sum(count)`` is :func:`evaluate_lm`'s loss."""
+    was_training, nll, count = model.training, [], []
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(items), batch_size):
+            chunk = items[i : i + batch_size]
+            input_ids = torch.stack([item["input_ids"] for item in chunk]).to(model.device)  # [b, block_len]
+            labels = torch.stack([item["labels"] for item in chunk]).to(model.device)
+            if kind == "clm":
+                logits = model(input_ids=input_ids).logits[:, :-1].float()  # [b, L - 1, V]
+                labels = labels[:, 1:]
+            else:
+                logits = BertForMaskedLM.forward(model, input_ids=input_ids).logits.float()  # [b, L, V]
+            per_token = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none", ignore_index=-100
+            ).view(labels.shape)  # [b, L'], 0 where the label is -100
+            nll.append(per_token.sum(dim=1).double().cpu().numpy())
+            count.append((labels != -100).sum(dim=1).double().cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(nll), np.concatenate(count)
 
 
 # ------------------------------------------------------------------------------------------ samples

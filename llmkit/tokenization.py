@@ -1,9 +1,12 @@
 """Tokenizers from raw text: train a WordPiece vocabulary and measure its fertility (notebook 02, part 1).
 
 A language model never sees characters, only token ids, so its first design decision is the vocabulary.
-WordPiece (the tokenizer of BERT and MiniLM) starts from characters and keeps merging the pair that most
-raises the corpus likelihood until the vocabulary is full; a word outside it is split into pieces
-(``hyperglycemia`` -> ``hyper ##gly ##ce ##mia``), and a character never seen becomes ``[UNK]``.
+WordPiece (the tokenizer of BERT and MiniLM) starts from characters and keeps merging pairs of adjacent pieces
+until the vocabulary is full. Google's WordPiece picks the merge that most raises the corpus likelihood; the
+``WordPieceTrainer`` of Hugging Face ``tokenizers`` used here wraps its BPE trainer with a ``##`` continuation
+prefix (``tokenizers/src/models/wordpiece/trainer.rs``), so it merges the most frequent pair, as BPE does.
+A word is then split greedily, longest piece first (``hyperglycemia`` -> ``hyper ##gly ##ce ##mia``), and a
+character never seen becomes ``[UNK]``.
 
 **Fertility** is tokens per word. A tokenizer trained on the text it will read keeps that text's frequent
 words whole, so the same sentence costs fewer tokens: a longer effective context, fewer steps per epoch,
@@ -25,6 +28,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from llmkit.errors import LlmkitError
 
@@ -137,6 +142,18 @@ def fertility(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> Ferti
     unknown = sum(row.count(unk) for row in ids) if unk is not None else 0
     words = sum(len(_WORD.findall(t)) for t in texts)
     return Fertility(tokens / words, unknown / tokens, tokens, words)
+
+
+def text_counts(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens and whitespace-separated words of each text (``[n]`` each), counted as :func:`fertility`
+    counts them: per-text numbers to bootstrap a fertility ratio over the texts."""
+    texts = [t for t in texts if isinstance(t, str) and t.strip()]
+    if not texts:
+        raise LlmkitError("texts: expected at least one non-empty text")
+    ids = tokenizer(texts, add_special_tokens=False, padding=False, truncation=False)["input_ids"]
+    return np.array([len(row) for row in ids], dtype=np.float64), np.array(
+        [len(_WORD.findall(t)) for t in texts], dtype=np.float64
+    )
 
 
 def show_tokens(tokenizer: PreTrainedTokenizerFast, text: str) -> str:

@@ -85,6 +85,16 @@ def test_fertility_counts_tokens_without_special_tokens_or_padding(tokenizer):
         tokenizer._tokenizer.no_padding()
 
 
+def test_text_counts_add_up_to_fertility(tokenizer):
+    texts = ["Fair is foul, and foul is fair.", "  ", "Hover through the fog and filthy air"]
+    tokens, words = tokenization.text_counts(tokenizer, texts)
+    f = tokenization.fertility(tokenizer, texts)
+    assert tokens.shape == words.shape == (2,)
+    assert tokens.sum() == f.tokens and words.sum() == f.words
+    with pytest.raises(LlmkitError):
+        tokenization.text_counts(tokenizer, [" "])
+
+
 def test_a_tokenizer_trained_on_notes_has_lower_fertility_on_held_out_notes():
     notes = clinical_notes.generate_unlabeled_notes(800, seed=1)["note"].tolist()
     domain = tokenization.train_wordpiece(notes, vocab_size=2000)
@@ -116,6 +126,23 @@ def test_unigram_perplexity_of_uniform_counts_is_the_vocabulary_size(tokenizer, 
     for kind in ("clm", "mlm"):
         assert pretrain.unigram_perplexity(uniform, kind) == pytest.approx(vocab, rel=1e-9)
     assert 1 < pretrain.unigram_perplexity(corpus, "clm") < vocab
+
+
+@pytest.mark.parametrize("kind", ["clm", "mlm"])
+def test_per_block_losses_add_up_to_the_perplexities(tokenizer, corpus, kind):
+    nll, count = pretrain.unigram_block_nll(corpus, kind, seed=2)
+    assert nll.shape == count.shape == (len(corpus.val),) and np.all(count > 0)
+    assert math.exp(nll.sum() / count.sum()) == pytest.approx(
+        pretrain.unigram_perplexity(corpus, kind, 2), rel=1e-9
+    )
+    model = pretrain.build_model(kind, tokenizer, pretrain.ModelSize(32, 1, 2), block_len=32, seed=1)
+    val = pretrain.validation_set(corpus, kind, seed=2)
+    m_nll, m_count = pretrain.block_nll(model, val, kind, batch_size=5)
+    assert np.array_equal(m_count, count)
+    assert m_nll.sum() / m_count.sum() == pytest.approx(pretrain.evaluate_lm(model, val, kind), rel=1e-5)
+    ratio = pretrain.perplexity_ratio(nll, m_nll, count)
+    assert ratio == pytest.approx(math.exp((nll.sum() - m_nll.sum()) / count.sum()))
+    assert pretrain.perplexity_ratio(nll, nll, count) == 1.0
 
 
 def test_validation_targets_are_next_tokens_or_a_fixed_15_percent_mask(corpus):

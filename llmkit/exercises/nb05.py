@@ -108,6 +108,17 @@ def _check_kd_loss(answer: Any) -> None:
                 losses.kd_loss(z_s, z_t, labels, T, alpha),
                 on=f"{on}, T = {T:g}, alpha = {alpha:g}",
             )
+    for case in range(8):  # generated cases: random sizes, logit scales, temperatures and weights
+        n, K = int(rng.integers(1, 9)), int(rng.integers(2, 12))
+        scale = float(rng.uniform(0.5, 8.0))
+        z_s, z_t = rng.normal(scale=scale, size=(n, K)), rng.normal(scale=scale, size=(n, K))
+        y = rng.integers(0, K, size=n)
+        T, alpha = float(rng.uniform(0.5, 20.0)), float(rng.uniform(0.0, 1.0))
+        expect_close(
+            call(answer, z_s.copy(), z_t.copy(), y.copy(), T, alpha),
+            losses.kd_loss(z_s, z_t, y, T, alpha),
+            on=f"generated case {case + 1}: [{n}, {K}] logits of scale {scale:.1f}, T = {T:.2f}, alpha = {alpha:.2f}",
+        )
 
 
 def _logit_matching(z_s: np.ndarray, z_t: np.ndarray) -> np.ndarray:

@@ -24,10 +24,17 @@ def _quantize_symmetric(w: np.ndarray) -> tuple[np.ndarray, float]:
 )
 def _check_quantize_symmetric(answer: Any) -> None:
     rng = np.random.default_rng(6)
-    for on, w in {
+    cases = {
         "[0.5, -1.0, 0.25]": np.array([0.5, -1.0, 0.25]),
         "random [4, 8]": rng.normal(size=(4, 8)) * 3,
-    }.items():
+    }
+    for case in range(6):  # generated: random shapes, scales and signs (a few with one large outlier)
+        shape = tuple(int(d) for d in rng.integers(1, 17, size=int(rng.integers(1, 4))))
+        w = rng.normal(size=shape) * float(10 ** rng.uniform(-3, 2))
+        if case % 2:
+            w.flat[int(rng.integers(w.size))] *= 50.0
+        cases[f"generated case {case + 1}: shape {shape}, max |w| {np.abs(w).max():.3g}"] = w
+    for on, w in cases.items():
         got = call(answer, w.copy())
         if not isinstance(got, tuple | list) or len(got) != 2:
             raise AssertionError(f"on {on}: expected a pair (q, scale), got {type(got).__name__}")

@@ -25,7 +25,7 @@ import math
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -233,6 +233,7 @@ class Point:
     trainable: int  # parameters the method trained
     seconds: float  # wall time of training (and, for the probe, of nothing but the fit)
     accuracy_shifted: float = float("nan")  # on test rows with shifted == 1, where the task marks them
+    correct: tuple[bool, ...] = field(default=(), repr=False)  # per test row: predicted right (for intervals)
 
 
 def _score(
@@ -247,7 +248,7 @@ def _score(
     )
     return Point(
         method, n, seed, evaluate.accuracy(y, predicted), evaluate.macro_f1(y, predicted, proba.shape[1]),
-        trainable, seconds, shifted_acc,
+        trainable, seconds, shifted_acc, tuple(bool(c) for c in predicted == y),
     )  # fmt: skip
 
 
@@ -343,10 +344,31 @@ def embed_split(task: TextTask, split: str, name: str = "minilm", max_length: in
 
 
 def points_frame(points: Sequence[Point]) -> pd.DataFrame:
-    """One row per point."""
+    """One row per point (the per-row ``correct`` flags left out: see :func:`correct_rows`)."""
     import pandas as pd
 
-    return pd.DataFrame([asdict(p) for p in points])
+    return pd.DataFrame([{k: v for k, v in asdict(p).items() if k != "correct"} for p in points])
+
+
+def correct_rows(
+    points: Sequence[Point],
+    method: str,
+    n: int,
+    mask: np.ndarray | None = None,  # [n_test] bool: keep only these test rows (e.g. the shifted ones)
+) -> np.ndarray:
+    """Per test row, the fraction of ``method``'s runs at ``n`` labels (one per seed) that got it right.
+
+    ``[n_test]`` floats whose mean is :func:`value_at`'s accuracy; two methods' arrays are paired row by row,
+    so ``evaluate.bootstrap_interval(lambda a, b: a.mean() - b.mean(), ours, theirs)`` is the paired
+    interval of their accuracy difference over the test rows.
+    """
+    runs = [np.asarray(p.correct, dtype=np.float64) for p in points if p.method == method and p.n == n]
+    if not runs or any(len(r) == 0 for r in runs):
+        raise LlmkitError(f"no {method!r} point with per-row results at n = {n}")
+    if len({len(r) for r in runs}) != 1:
+        raise LlmkitError(f"{method!r} at n = {n}: runs scored on test sets of different sizes")
+    rows = np.mean(runs, axis=0)
+    return rows if mask is None else rows[np.asarray(mask, dtype=bool)]
 
 
 def summarize(points: Sequence[Point] | pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:

@@ -144,6 +144,8 @@ def test_train_point_and_probe_point_score_the_same_test_set(tokenizer, tiny_fol
     sub = finetune.subsample(tiny_notes, 12, seed=0)
     probe = transfer.probe_point(features, pool.index, sub, test_features, tiny_notes)
     assert probe.method == "linear_probe" and probe.n == 12 and probe.trainable == 9
+    assert len(probe.correct) == len(tiny_notes.split("test"))
+    assert np.mean(probe.correct) == pytest.approx(probe.accuracy)
     with pytest.raises(LlmkitError, match="method: expected"):
         transfer.train_point("linear_probe", tiny_notes, test, tokenizer, cfg)
 
@@ -165,6 +167,20 @@ def test_summaries_value_at_and_plot():
     assert ax.get_xscale() == "log" and ax.get_title() == "curve"
     assert "labeled training examples" in ax.get_xlabel()
     plt.close(fig)
+
+
+def test_correct_rows_average_the_seeds_row_by_row_and_pair_two_methods():
+    ft = [
+        transfer.Point("full_finetune", 16, s, 0.0, 0.0, 10, 1.0, correct=c)
+        for s, c in enumerate([(True, False, True, True), (True, True, False, True)])
+    ]
+    probe = transfer.Point("linear_probe", 16, 0, 0.5, 0.5, 3, 0.1, correct=(False, False, True, True))
+    rows = transfer.correct_rows([*ft, probe], "full_finetune", 16)
+    np.testing.assert_allclose(rows, [1.0, 0.5, 0.5, 1.0])
+    np.testing.assert_allclose(transfer.correct_rows(ft, "full_finetune", 16, mask=[0, 1, 1, 0]), [0.5, 0.5])
+    assert "correct" not in transfer.points_frame([probe]).columns
+    with pytest.raises(LlmkitError, match="per-row results"):
+        transfer.correct_rows([transfer.Point("lora", 16, 0, 0.7, 0.6, 10, 1.0)], "lora", 16)
 
 
 def test_with_train_subset_keeps_the_pool_when_n_is_all(tiny_notes):

@@ -47,6 +47,16 @@ def _check_fraction_of_all(answer: Any) -> None:
         "{16: .70, 64: .80, 640: .88}": {16: 0.70, 64: 0.80, 640: 0.88},
         "{16: .6, 32: .7, 64: .75, 300: .8, 3000: .9}": {16: 0.6, 32: 0.7, 64: 0.75, 300: 0.8, 3000: 0.9},
     }
+    rng = np.random.default_rng(5)  # random curves: sizes in any order, accuracies rising with noise
+    for _ in range(4):
+        sizes = rng.choice(
+            [16, 32, 64, 100, 128, 256, 300, 640, 1000, 3000], size=int(rng.integers(3, 7)), replace=False
+        )
+        sizes = np.append(
+            sizes, 10 * int(sizes.min())
+        )  # there is always a size at most a tenth of the largest
+        curve = {int(n): float(rng.uniform(0.5, 0.95)) for n in rng.permutation(sizes)}
+        cases[str({n: round(a, 3) for n, a in curve.items()})] = curve
     for on, curve in cases.items():
         expect_close(call(answer, dict(curve)), _fraction_of_all(curve), on=on)
 
@@ -94,3 +104,9 @@ def _check_stratified_subset(answer: Any) -> None:
         _check_shares(call(answer, labels.copy(), n, seed), labels, n)
     skewed = np.array([0] * 90 + [1] * 5 + [2] * 5)
     _check_shares(call(answer, skewed.copy(), 20, 3), skewed, 20)
+    rng = np.random.default_rng(4)  # random label arrays: 2 to 4 classes, shuffled, any share
+    for case in range(5):
+        k = int(rng.integers(2, 5))
+        labels = rng.choice(k, size=int(rng.integers(40, 200)), p=rng.dirichlet(np.full(k, 2.0)))
+        n = int(rng.integers(k, len(labels) // 2))
+        _check_shares(call(answer, labels.copy(), n, case), labels, n)

@@ -32,6 +32,14 @@ def _check_fedavg(answer: Any) -> None:
             [206, 72, 461, 74, 2187],
         ),
     }
+    for case in range(6):  # generated: random federations, weight shapes and hospital sizes
+        k = int(rng.integers(2, 9))
+        shape = tuple(int(d) for d in rng.integers(1, 6, size=int(rng.integers(1, 3))))
+        sizes = [int(s) for s in rng.integers(1, 3000, size=k)]
+        cases[f"generated case {case + 1}: {k} hospitals, weights of shape {shape}, sizes {sizes}"] = (
+            [rng.normal(size=shape) for _ in range(k)],
+            sizes,
+        )
     for on, (weights, sizes) in cases.items():
         expect_close(call(answer, [w.copy() for w in weights], list(sizes)), _fedavg(weights, sizes), on=on)
 

@@ -31,6 +31,13 @@ def _check_percentile(answer: Any) -> None:
         "a hundred requests, p95": ([float(x) for x in range(100, 0, -1)], 95),
         "one request": ([7.5], 99),
     }
+    rng = np.random.default_rng(8)
+    while len(cases) < 12:  # generated: random latency samples (log-normal, like real ones) and percentiles
+        n, q = int(rng.integers(1, 300)), int(rng.choice([50, 75, 90, 95, 99]))
+        if math.ceil(q / 100 * n) != math.ceil(q * n / 100):  # a float tie either way of writing it: skip
+            continue
+        lat = [round(float(x), 3) for x in rng.lognormal(mean=2.3, sigma=0.6, size=n)]
+        cases[f"generated case: {n} requests, p{q}"] = (lat, q)
     for on, (lat, q) in cases.items():
         expect_close(call(answer, list(lat), q), _percentile(lat, q), on=on)
 

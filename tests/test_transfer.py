@@ -186,3 +186,18 @@ def test_correct_rows_average_the_seeds_row_by_row_and_pair_two_methods():
 def test_with_train_subset_keeps_the_pool_when_n_is_all(tiny_notes):
     assert len(transfer.with_train_subset(tiny_notes, 24, 0).split("train")) == 24
     assert len(transfer.with_train_subset(tiny_notes, 8, 0).split("train")) == 8
+
+
+def test_held_out_split_gives_small_tables_a_validation_block():
+    from llmkit import assets
+    from llmkit.transfer import _held_out_split
+
+    tokenizer = assets.load_tokenizer("minilm")
+    notes = [
+        f"Patient {i} reports thirst and fatigue; fasting glucose {120 + i} mg/dL, HbA1c 7.{i}%."
+        for i in range(40)
+    ]
+    train, val = _held_out_split(tokenizer, notes, 128)
+    assert len(val) > 2 and len(train) + len(val) == 40  # 5% (2 notes) would be under one block
+    with pytest.raises(LlmkitError, match="needs at least 256"):
+        _held_out_split(tokenizer, notes[:5], 128)

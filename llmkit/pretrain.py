@@ -96,6 +96,28 @@ def build_corpus(
     return Corpus(tokenizer, token_blocks(tokenizer, train_texts, block_len), val[:max_val_blocks], block_len)
 
 
+def held_out_split(
+    tokenizer: PreTrainedTokenizerFast, texts: Sequence[str], block_len: int
+) -> tuple[list[str], list[str]]:
+    """(train, validation) documents: 5% held out, or as many as one block of ``block_len`` tokens needs.
+
+    A small table (an analyst's 40 notes) still gets a validation block; too little text for a training block
+    and a validation block is refused before any training starts.
+    """
+    lengths = np.array(
+        [len(ids) + 1 for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    )
+    n_val = max(1, len(texts) // 20)
+    while n_val < len(texts) and lengths[:n_val].sum() < block_len:
+        n_val += 1
+    if lengths[:n_val].sum() < block_len or lengths[n_val:].sum() < block_len:
+        raise LlmkitError(
+            f"texts: {int(lengths.sum())} tokens in {len(texts)} documents; pretraining needs at least "
+            f"{2 * block_len} (one block of {block_len} to train on and one to validate)"
+        )
+    return list(texts[n_val:]), list(texts[:n_val])
+
+
 class BlockDataset:
     """A map-style dataset over ``blocks`` [n, block_len]: item ``i`` is ``{"input_ids": blocks[i]}``."""
 

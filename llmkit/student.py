@@ -145,8 +145,8 @@ def pretrain_student(
 
     start = time.perf_counter()
     tokenizer = train_wordpiece(texts, vocab_size=cfg.vocab_size)
-    n_val = max(1, len(texts) // 20)  # 5% of the documents held out for the validation loss
-    corpus = pretrain.build_corpus(tokenizer, texts[n_val:], texts[:n_val], cfg.block_len, max_val_blocks=32)
+    train_texts, val_texts = pretrain.held_out_split(tokenizer, texts, cfg.block_len)  # >= 1 validation block
+    corpus = pretrain.build_corpus(tokenizer, train_texts, val_texts, cfg.block_len, max_val_blocks=32)
     size = pretrain.ModelSize(cfg.hidden, cfg.layers, cfg.heads)
     model = pretrain.build_model("mlm", tokenizer, size, cfg.block_len, seed=cfg.seed)
     train_cfg = pretrain.TrainConfig(

@@ -146,26 +146,6 @@ class DaptConfig:
     bf16: bool = False  # autocast to bfloat16 (only where llmkit.throughput.bf16_supported())
 
 
-def _held_out_split(tokenizer: Any, texts: Sequence[str], block_len: int) -> tuple[list[str], list[str]]:
-    """(train, validation) documents: 5% held out, or as many as one block of ``block_len`` tokens needs.
-
-    A small table (an analyst's 40 notes) still gets a validation block; too little text for a training block
-    and a validation block is refused before any training starts.
-    """
-    lengths = np.array(
-        [len(ids) + 1 for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
-    )
-    n_val = max(1, len(texts) // 20)
-    while n_val < len(texts) and lengths[:n_val].sum() < block_len:
-        n_val += 1
-    if lengths[:n_val].sum() < block_len or lengths[n_val:].sum() < block_len:
-        raise LlmkitError(
-            f"texts: {int(lengths.sum())} tokens in {len(texts)} documents; domain adaptation needs at least "
-            f"{2 * block_len} (one block of {block_len} to train on and one to validate)"
-        )
-    return list(texts[n_val:]), list(texts[:n_val])
-
-
 def domain_adapt(
     texts: Sequence[str],  # unlabeled in-domain documents
     cfg: DaptConfig | None = None,
@@ -197,7 +177,7 @@ def domain_adapt(
         return folder, {**json.loads(report_path.read_text()), "cached": True}
 
     tokenizer = load_tokenizer(name)
-    corpus = pretrain.build_corpus(tokenizer, *_held_out_split(tokenizer, texts, cfg.block_len), cfg.block_len,
+    corpus = pretrain.build_corpus(tokenizer, *pretrain.held_out_split(tokenizer, texts, cfg.block_len), cfg.block_len,
                                    max_val_blocks=32)  # fmt: skip
     torch.manual_seed(cfg.seed)
     model = pretrain.MaskedOnlyBertForMaskedLM.from_pretrained(resolve_model(name))

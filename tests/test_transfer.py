@@ -190,14 +190,14 @@ def test_with_train_subset_keeps_the_pool_when_n_is_all(tiny_notes):
 
 def test_held_out_split_gives_small_tables_a_validation_block():
     from llmkit import assets
-    from llmkit.transfer import _held_out_split
+    from llmkit.pretrain import held_out_split
 
     tokenizer = assets.load_tokenizer("minilm")
     notes = [
         f"Patient {i} reports thirst and fatigue; fasting glucose {120 + i} mg/dL, HbA1c 7.{i}%."
         for i in range(40)
     ]
-    train, val = _held_out_split(tokenizer, notes, 128)
+    train, val = held_out_split(tokenizer, notes, 128)
     assert len(val) > 2 and len(train) + len(val) == 40  # 5% (2 notes) would be under one block
-    with pytest.raises(LlmkitError, match="needs at least 256"):
-        _held_out_split(tokenizer, notes[:5], 128)
+    with pytest.raises(LlmkitError, match="pretraining needs at least 256"):
+        held_out_split(tokenizer, notes[:5], 128)

@@ -123,6 +123,21 @@ def parse_value(text: str) -> Any:
     return text
 
 
+def resolve_paths(parameters: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:
+    """Relative values of ``*_path`` / ``*_dir`` parameters made absolute against ``base`` (default: the cwd).
+
+    The runner starts each kernel in the notebook's own folder, so ``-p data_path my.csv`` must mean the
+    file where the command was typed.
+    """
+    base = base or Path.cwd()
+    return {
+        name: str((base / Path(value).expanduser()).resolve())
+        if name.endswith(("_path", "_dir")) and isinstance(value, str) and value
+        else value
+        for name, value in parameters.items()
+    }
+
+
 def notebook_parameters(path: Path) -> dict[str, Any]:
     """The knobs of a notebook's ``parameters`` cell (name -> default as written)."""
     import papermill
@@ -251,7 +266,7 @@ def run_course(
     paths = [find_notebook(n) for n in names] if names else discover()
     if not paths:
         raise LlmkitError(f"{notebooks_dir()}: no notebooks found")
-    parameters = dict(parameters or {})
+    parameters = resolve_paths(parameters or {})
     for path in paths:
         check_parameters(path, parameters)
     if out is None:

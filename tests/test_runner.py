@@ -112,6 +112,14 @@ def test_list_valued_parameter_from_the_command_line(tmp_path):
     assert json.loads((tmp_path / "run" / "07_cols" / "metrics.json").read_text())["metrics"]["n"] == 2
 
 
+def test_relative_paths_mean_the_callers_folder(tmp_path):
+    resolved = runner.resolve_paths(
+        {"data_path": "my.csv", "out_dir": "~/x", "text_column": "note", "n": 3}, tmp_path
+    )
+    assert resolved["data_path"] == str(tmp_path / "my.csv") and resolved["out_dir"].startswith("/")
+    assert resolved["text_column"] == "note" and resolved["n"] == 3
+
+
 def test_find_notebook_by_number_and_stem():
     first = runner.discover()[0]
     assert runner.find_notebook(first.stem.split("_")[0]) == first

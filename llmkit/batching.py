@@ -112,3 +112,44 @@ def padding_fraction(
         real += sum(lengths[i] for i in batch)
         padded += longest * len(batch)
     return 1.0 - real / padded
+
+
+class TokenDataset:
+    """The seed's undefined ``TokenDataset``, written the usual way: every text padded to one fixed length.
+
+    The seed passes it to ``DataLoader(dataset, batch_size=32)`` with no ``collate_fn``; the default
+    collate stacks the rows' tensors, which works only if all have the same length. So a
+    ``TokenDataset`` that works with that call pads every row to ``max_length`` (and truncates there).
+    ``ds[i]`` is ``{"input_ids": LongTensor[max_length], "attention_mask": LongTensor[max_length],
+    "labels": LongTensor[]}``.
+    """
+
+    def __init__(
+        self, rows: Sequence[tuple[str, int]], tokenizer: PreTrainedTokenizerBase, max_length: int = 128
+    ):
+        import torch
+
+        if len(rows) == 0:
+            raise LlmkitError("TokenDataset: expected at least one (text, label) row, got none")
+        texts = [text for text, _ in rows]
+        enc = tokenizer(
+            texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        self.input_ids = enc["input_ids"]  # [n, max_length]
+        self.attention_mask = enc["attention_mask"]  # [n, max_length], 1 = real token
+        self.labels = torch.tensor([int(y) for _, y in rows], dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {
+            "input_ids": self.input_ids[i],
+            "attention_mask": self.attention_mask[i],
+            "labels": self.labels[i],
+        }
+
+    @property
+    def padding_fraction(self) -> float:
+        """Share of the positions that are padding."""
+        return 1.0 - float(self.attention_mask.float().mean())

@@ -210,3 +210,20 @@ def compare(
             v.seconds.append(sum(training_step(model, b, optimizer, v.bf16) for b in v.batches))
     model.eval()
     return Comparison({v.name: v for v in variants}, peaks)
+
+
+def saved_for_backward_mb(forward: Any) -> tuple[float, bool]:
+    """Megabytes autograd keeps for a backward pass while ``forward()`` runs, and whether its output
+    requires grad (evaluation without ``torch.no_grad()`` keeps them all; under it, none)."""
+    import torch
+
+    saved: list[int] = []
+
+    def pack(t: Any) -> Any:
+        saved.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = forward()
+    logits = getattr(out, "logits", out)
+    return sum(saved) / 1e6, bool(logits.requires_grad)

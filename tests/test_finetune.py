@@ -267,3 +267,130 @@ def test_linear_probe_on_separable_features():
     assert baselines.linear_probe(X, y).score(X, y) == 1.0
     with pytest.raises(LlmkitError, match="expected features"):
         baselines.linear_probe(X[:, 0], y)
+
+
+# ------------------------------------------------------------------------------------- the seed's own code
+
+
+def test_seed_code_is_the_fenced_block_under_5_2_verbatim():
+    from llmkit.claims import seed_text
+
+    code = finetune.seed_code()
+    assert "```python\n" + code + "```" in seed_text()
+    assert code.startswith("import torch\n") and "BertForSequenceClassification" in code and "# " in code
+    assert "for epoch in range(10):" in code and "lr=2e-5" in code and "batch_size=32" in code
+    assert "padding" not in code  # the seed never shows how it pads
+
+
+def test_seed_printed_results_are_parsed():
+    lines = finetune.seed_epoch_lines(finetune.seed_block("5.4"))
+    assert lines == [(1, 0.326, 0.871), (2, 0.213, 0.920), (10, 0.086, 0.955)]
+
+
+def test_seed_block_names_a_missing_heading():
+    with pytest.raises(LlmkitError, match="no heading"):
+        finetune.seed_block("42.7")
+
+
+def test_undefined_names_of_the_seed_code_and_by_hand():
+    assert finetune.undefined_names(finetune.seed_code()) == [
+        "read_train_data",
+        "TokenDataset",
+        "DataLoader",
+        "read_test_data",
+    ]
+    src = "import os\nfrom a import b as c\ndef f(x):\n    return x + y\nfor i in range(3):\n    z = c(i, w)\nprint(z)"
+    assert finetune.undefined_names(src) == ["y", "w"]
+    assert finetune.undefined_names(finetune.fixed_seed_code()) == [
+        "MODEL_DIR",
+        "read_train_data",
+        "TokenDataset",
+        "SEED",
+        "read_test_data",
+    ]
+
+
+def test_every_fix_applies_once_and_the_fixed_code_keeps_the_hyper_parameters():
+    fixed = finetune.fixed_seed_code()
+    assert "labels=labels)" in fixed and "outputs.logits" in fixed and "torch.no_grad()" in fixed
+    assert "shuffle=True" in fixed and "validation.txt" in fixed and "{accuracy:.3f}" in fixed
+    assert "'bert-base-cased'" not in fixed and "from torch.utils.data import DataLoader" in fixed
+    assert "for epoch in range(10):" in fixed and "lr=2e-5" in fixed and "batch_size=32" in fixed
+    compile(fixed, "fixed", "exec")
+    assert [f.key for f in finetune.seed_fixes("labels", "model")] == ["model", "labels"]
+    with pytest.raises(LlmkitError, match="unknown"):
+        finetune.seed_fixes("nope")
+    with pytest.raises(LlmkitError, match="expected 1 occurrence"):
+        finetune.apply_fixes("x = 1\n", finetune.seed_fixes("labels"))
+
+
+def test_labeled_texts_round_trip(tmp_path, sentiment):
+    task = finetune.subsample(sentiment, 8, seed=0)
+    path = finetune.write_labeled_texts(task, "train", tmp_path / "train.txt")
+    rows = finetune.read_labeled_texts(path)
+    assert [y for _, y in rows] == task.labels("train").tolist()
+    assert all("\n" not in t and "\t" not in t for t, _ in rows)
+    (tmp_path / "bad.txt").write_text("positive review\n")
+    with pytest.raises(LlmkitError, match="label<TAB>text"):
+        finetune.read_labeled_texts(tmp_path / "bad.txt")
+
+
+def test_token_dataset_pads_every_row_to_one_length_for_the_default_collate(tokenizer):
+    from torch.utils.data import DataLoader
+
+    ds = batching.TokenDataset([("short", 0), ("a somewhat longer text here", 1), ("x", 1)], tokenizer, 16)
+    batch = next(iter(DataLoader(ds, batch_size=3)))  # the seed's call: no collate_fn
+    assert batch["input_ids"].shape == (3, 16) and batch["labels"].tolist() == [0, 1, 1]
+    assert batch["attention_mask"][0].sum() == 3 and 0 < ds.padding_fraction < 1
+
+
+def _seed_files(tmp_path, n=4):
+    task = finetune.load_task("diabetes_notes")
+    for split in ("train", "validation", "test"):
+        task = finetune.subsample(task, n, split=split, seed=0)
+        finetune.write_labeled_texts(task, split, tmp_path / f"{split}.txt")
+
+
+def test_the_seed_code_fails_where_the_notebook_says(tmp_path, monkeypatch):
+    """The seed's code on a tiny random BERT: no labels -> loss is None; labels -> torch.max raises."""
+    from transformers import BertForSequenceClassification
+
+    _seed_files(tmp_path)
+    monkeypatch.setattr(BertForSequenceClassification, "from_pretrained", lambda *a, **k: tiny_classifier())
+    ns = finetune.seed_namespace(max_length=16)
+    with pytest.raises(AttributeError, match="backward"):
+        finetune.run_seed_code(
+            finetune.apply_fixes(finetune.seed_code(), finetune.seed_fixes("model", "import")), tmp_path, ns
+        )
+    assert ns["outputs"].loss is None and ns["epoch"] == 0
+    ns = finetune.seed_namespace(max_length=16)
+    with pytest.raises(TypeError):
+        code = finetune.apply_fixes(finetune.seed_code(), finetune.seed_fixes("model", "import", "labels"))
+        finetune.run_seed_code(code, tmp_path, ns)
+    assert ns["epoch"] == 9  # training ran its 10 epochs; evaluation failed
+
+
+def test_the_fixed_seed_code_runs_and_reports_each_epoch(tmp_path, monkeypatch):
+    from transformers import BertForSequenceClassification
+
+    _seed_files(tmp_path)
+    monkeypatch.setattr(BertForSequenceClassification, "from_pretrained", lambda *a, **k: tiny_classifier())
+    ns = finetune.run_seed_code(finetune.fixed_seed_code(), tmp_path, finetune.seed_namespace(max_length=16))
+    assert [e for e, _, _ in ns["history"]] == list(range(1, 11))
+    assert all(0 <= acc <= 1 for _, _, acc in ns["history"]) and 0 <= ns["accuracy"] <= 1
+    proba, labels = finetune.loader_proba(ns["model"], ns["test_loader"])
+    assert proba.shape == (4, 2) and np.allclose(proba.sum(1), 1)
+    assert (proba.argmax(1) == labels).mean() == pytest.approx(ns["accuracy"])
+    again = finetune.run_seed_code(
+        finetune.fixed_seed_code(), tmp_path, finetune.seed_namespace(max_length=16)
+    )
+    assert again["history"] == ns["history"]  # seeded: the same run twice
+
+
+def test_saved_for_backward_is_zero_under_no_grad():
+    model = tiny_classifier()
+    ids = torch.randint(0, 100, (2, 8))
+    mb, grad = throughput.saved_for_backward_mb(lambda: model(input_ids=ids))
+    with torch.no_grad():
+        mb0, grad0 = throughput.saved_for_backward_mb(lambda: model(input_ids=ids))
+    assert mb > 0 and grad and mb0 == 0 and not grad0

@@ -23,7 +23,7 @@ def _accuracy_from_logits(logits: np.ndarray, labels: np.ndarray) -> float:
 )
 def _check_accuracy_from_logits(answer: Any) -> None:
     rng = np.random.default_rng(3)
-    cases = {
+    cases: dict[str, tuple[np.ndarray, np.ndarray]] = {
         "3 examples, 3 classes": (
             np.array([[2.0, 0.1, 0.3], [0.0, 1.0, 5.0], [0.2, 0.9, 0.1]]),
             np.array([0, 1, 1]),
@@ -63,6 +63,11 @@ def _check_dynamic_padding(answer: Any) -> None:
         "one sequence [101, 102] with pad 0": ([[101, 102]], 0),
         "three sequences with pad id 5": ([[1, 2, 3, 4], [1], [1, 2]], 5),
     }
+    rng = np.random.default_rng(5)
+    for k in range(4):  # random batches: 1-8 sequences of 1-40 ids, a random pad id
+        lengths = rng.integers(1, 41, size=int(rng.integers(1, 9)))
+        sequences = [rng.integers(100, 30000, size=int(n)).tolist() for n in lengths]
+        cases[f"random batch {k + 1}: lengths {lengths.tolist()}"] = (sequences, int(rng.integers(0, 5)))
     for on, (sequences, pad_id) in cases.items():
         got = call(answer, [list(s) for s in sequences], pad_id)
         if not isinstance(got, tuple | list) or len(got) != 2:
@@ -137,6 +142,16 @@ def _check_training_flops(answer: Any) -> None:
         "MiniLM: N = 10,616,832, lengths [128] * 16, 6 layers, hidden 384": (10_616_832, [128] * 16, 6, 384),
         "N = 500, lengths [3, 7, 50], 2 layers, hidden 16": (500, [3, 7, 50], 2, 16),
     }
+    rng = np.random.default_rng(6)
+    for _ in range(3):  # random sizes
+        n, layers, hidden = int(rng.integers(1, 10**7)), int(rng.integers(1, 13)), int(rng.integers(8, 1025))
+        lengths = rng.integers(1, 513, size=int(rng.integers(1, 33))).tolist()
+        cases[f"random: N = {n}, {len(lengths)} sequences, {layers} layers, hidden {hidden}"] = (
+            n,
+            lengths,
+            layers,
+            hidden,
+        )
     for on, args in cases.items():
         expect_close(
             call(answer, args[0], list(args[1]), args[2], args[3]), _training_flops(*args), on=on, rtol=1e-9

@@ -49,7 +49,9 @@ def test_notebook_runs_at_smoke_within_budget(path, run_root):
         if source["kind"] == "seed":
             assert source["text"] in seed and source["gloss"], c["name"]
     if path.stem in MUST_QUOTE_SEED:
-        assert any(c["source"]["kind"] == "seed" for c in ledger["claims"]), f"{path.stem} quotes no seed sentence"
+        assert any(c["source"]["kind"] == "seed" for c in ledger["claims"]), (
+            f"{path.stem} quotes no seed sentence"
+        )
 
 
 def test_same_seed_same_metrics(tmp_path):

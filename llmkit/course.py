@@ -20,7 +20,8 @@ class Chapter:
     title: str  # English name
     teaches: str  # one line
     smoke_s: float | None = None  # measured wall time at the smoke profile
-    lesson_s: float | None = None  # measured wall time at the lesson profile
+    lesson_s: float | None = None  # measured wall time at the lesson profile, from an empty cache
+    full_s: float | None = None  # measured wall time at the full profile (None: not measured yet)
 
     @property
     def number(self) -> str:
@@ -133,6 +134,7 @@ def chapters() -> list[dict[str, object]]:
             "what it teaches": c.teaches,
             "smoke (s)": c.smoke_s,
             "lesson (s)": c.lesson_s,
+            "full (s)": c.full_s,
             "status": "ready" if c.available else "planned",
         }
         for c in COURSE
@@ -141,18 +143,22 @@ def chapters() -> list[dict[str, object]]:
 
 def _seconds(value: float | None) -> str:
     if value is None:
-        return "–"
+        return "not measured"
     return f"{value:.0f} s" if value < 90 else f"{value / 60:.1f} min"
 
 
 def markdown_table() -> str:
     """The course map as the README's markdown table."""
     lines = [
-        "| # | notebook | seed term | title | what it teaches | smoke | lesson |",
-        "|---|---|---|---|---|---|---|",
+        "| # | notebook | seed term | title | what it teaches | smoke | lesson | full |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in COURSE:
-        times = f"{_seconds(c.smoke_s)} | {_seconds(c.lesson_s)}" if c.available else "planned | planned"
+        times = (
+            f"{_seconds(c.smoke_s)} | {_seconds(c.lesson_s)} | {_seconds(c.full_s)}"
+            if c.available
+            else "planned | planned | planned"
+        )
         lines.append(f"| {c.number} | `{c.stem}` | {c.term} | {c.title} | {c.teaches} | {times} |")
     return "\n".join(lines)
 

@@ -54,7 +54,7 @@ COURSE: tuple[Chapter, ...] = (
         "Loss derivation",
         "BCE from the Bernoulli likelihood, its gradient, GD by hand; softmax CE, next-token loss, perplexity",
         20,
-        25,
+        9,
     ),
     Chapter(
         "02_pretraining",
@@ -62,15 +62,15 @@ COURSE: tuple[Chapter, ...] = (
         "Pretraining",
         "tokenizer training, MLM and CLM from scratch, a mini scaling study",
         35,
-        81,
+        132,
     ),
     Chapter(
         "03_fine_tuning",
         "微调",
         "Fine-tuning",
-        "the seed's BERT code, its bugs, the fixed loop, then Trainer",
+        "the seed's §5.2 code verbatim, its defects run, the fixed code at its 10 epochs, llmkit's loop, Trainer",
         20,
-        157,
+        233,
     ),
     Chapter(
         "04_transfer_learning",
@@ -78,7 +78,7 @@ COURSE: tuple[Chapter, ...] = (
         "Transfer learning",
         "data efficiency, linear probe, LoRA, domain-adaptive pretraining",
         21,
-        209,
+        392,
     ),
     Chapter(
         "05_distillation",
@@ -86,7 +86,7 @@ COURSE: tuple[Chapter, ...] = (
         "Knowledge distillation",
         "KD loss derived, Hinton's MNIST result on digits, MiniLM → student",
         23,
-        210,
+        332,
     ),
     Chapter(
         "06_compression",
@@ -94,7 +94,7 @@ COURSE: tuple[Chapter, ...] = (
         "Compression and acceleration",
         "int8, pruning, ONNX Runtime, the distilled student, the Pareto front",
         39,
-        188,
+        270,
     ),
     Chapter(
         "07_federated_learning",
@@ -102,7 +102,7 @@ COURSE: tuple[Chapter, ...] = (
         "Federated learning",
         "hospitals as Flower clients, non-IID, FedAvg, DP",
         26,
-        76,
+        169,
     ),
     Chapter(
         "08_deployment",
@@ -110,7 +110,7 @@ COURSE: tuple[Chapter, ...] = (
         "Inference and deployment",
         "an HTTP service, batching, latency under load",
         28,
-        175,
+        195,
     ),
     Chapter(
         "case_studies/healthcare_diabetes",
@@ -118,7 +118,7 @@ COURSE: tuple[Chapter, ...] = (
         "Case study: diabetes detection",
         "the seed's §4.3 end to end, and the analyst path",
         45,
-        293,
+        238,
     ),
 )
 

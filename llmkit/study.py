@@ -237,6 +237,7 @@ def pima_comparison(
     epochs: int | None = None,  # MiniLM's epochs over the 200 records; None -> few_label_epochs(200)
     bf16: bool | None = None,
     model_name: str = "minilm",
+    text_train: int | None = None,  # records MiniLM fine-tunes on (a stratified subsample); None -> all 200
 ) -> pd.DataFrame:
     """Pima.tr (200 women) to train, Pima.te (332) to test: logistic regression and gradient boosting on the
     numbers, MiniLM fine-tuned on the records written as text, each seed the same for all three.
@@ -277,7 +278,7 @@ def pima_comparison(
             rows.append((name, seed, proba, time.perf_counter() - start))
         start = time.perf_counter()
         model, tokenizer, _ = compress.finetuned_minilm(
-            task, n_train=len(train), epochs=epochs, seed=seed, bf16=bf16, name=model_name
+            task, n_train=text_train or len(train), epochs=epochs, seed=seed, bf16=bf16, name=model_name
         )
         proba = finetune.predict_proba(model, finetune.encode_task(tokenizer, task, "test"), bf16=bool(bf16))
         rows.append(("MiniLM fine-tuned (records as text)", seed, proba, time.perf_counter() - start))

@@ -254,7 +254,7 @@ def distill_classifier(
     student: PreTrainedModel,
     student_tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],  # the transfer set
-    soft_logits: Any,  # [len(texts), num_labels] the teacher's logits (teacher_logits)
+    soft_logits: Any,  # [len(texts), num_labels] the teacher's logits (teacher_logits); None: labels only (alpha 0)
     labels: Sequence[int] | None = None,  # hard labels, -100 where a text has none; None = no labels at all
     cfg: DistillConfig | None = None,
     progress: bool = True,  # a tqdm bar per epoch
@@ -276,6 +276,13 @@ def distill_classifier(
     from llmkit.losses import torch_kd_loss
 
     cfg = cfg or DistillConfig()
+    if soft_logits is None:  # the labels-only baseline: no teacher, and the soft term must weigh nothing
+        if cfg.alpha != 0.0 or labels is None:
+            raise LlmkitError(
+                f"soft_logits: expected the teacher's logits (or None with alpha = 0 and labels), "
+                f"got None with alpha={cfg.alpha!r}"
+            )
+        soft_logits = np.zeros((len(texts), 1), dtype=np.float32)  # never read with weight 0
     soft_logits = np.asarray(soft_logits, dtype=np.float32)
     _check(cfg, texts, soft_logits, labels)
     hard = np.full(len(texts), -100, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
@@ -299,9 +306,9 @@ def distill_classifier(
         for indices in bar:
             batch = pad([ds[i] for i in indices])  # input_ids, attention_mask [batch, tokens]; labels [batch]
             y = batch.pop("labels").to(device)
-            z_t = torch.from_numpy(soft_logits[indices]).to(device)  # [batch, num_labels]
             with _autocast(cfg.bf16, device):
                 z_s = student(**{k: v.to(device) for k, v in batch.items()}).logits  # [batch, num_labels]
+            z_t = torch.from_numpy(soft_logits[indices]).to(device).expand_as(z_s)  # [batch, num_labels]
             labeled = bool((y != -100).any())  # cross_entropy skips -100; with none left it is nan
             alpha = cfg.alpha if labeled else 1.0
             targets = y if labeled else torch.zeros_like(y)  # weight 1 - alpha = 0: any class will do
@@ -358,11 +365,32 @@ def latency_ms(
 # -------------------------------------------------------------------------------------- the whole recipe
 
 
+def recipe(profile: str | None = None) -> dict[str, int]:
+    """Notebook 05's sizes at ``profile``, the one place notebooks 05, 06 and 08 read them from, so they ask
+    :func:`distilled_student` and :func:`llmkit.compress.finetuned_minilm` for the same cached models.
+
+    ``teacher_train_size`` labeled notes x ``teacher_epochs`` for the MiniLM teacher; ``pretrain_notes`` and
+    ``pretrain_steps`` for the student's masked-LM pretraining; ``transfer_notes`` unlabeled notes the teacher
+    labels and ``kd_epochs`` passes of distillation over them (plus the labeled notes).
+    """
+    from llmkit.config import by_profile
+
+    sizes = by_profile(
+        profile,
+        smoke=(64, 1, 300, 5, 200, 1),
+        lesson=(1500, 1, 4000, 300, 2000, 2),
+        full=(1500, 2, 20000, 1000, 20000, 3),
+    )
+    keys = ("teacher_train_size", "teacher_epochs", "pretrain_notes", "pretrain_steps", "transfer_notes", "kd_epochs")
+    return dict(zip(keys, sizes, strict=True))
+
+
+
 def distilled_student(
     teacher_train_size: int = 1500,  # labeled rows the MiniLM teacher is fine-tuned on (compress.finetuned_minilm)
-    teacher_epochs: int = 2,
+    teacher_epochs: int = 1,
     pretrain_notes: int = 4000,  # generated unlabeled notes the student is pretrained on (masked LM)
-    transfer_notes: int = 4000,  # generated unlabeled notes the teacher labels for the transfer set
+    transfer_notes: int = 2000,  # generated unlabeled notes the teacher labels for the transfer set
     pretrain_cfg: StudentPretrainConfig | None = None,
     kd_cfg: DistillConfig | None = None,
     seed: int = 0,  # teacher, labeled subsample, the generated corpora
@@ -372,6 +400,7 @@ def distilled_student(
     task: str | TextTask = "diabetes_notes",  # a task name or an analyst's TextTask
     unlabeled: Sequence[str]
     | None = None,  # texts for pretraining and the transfer set instead of generated notes
+    log_dir: str | Path | None = None,  # TensorBoard: the distillation's loss per step (also when cached)
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]:
     """Notebook 05's student, built once and cached: for notebooks 06, 08 and the case study.
 
@@ -381,8 +410,10 @@ def distilled_student(
     :func:`distill_classifier`. For another ``task`` (an analyst's table) there are no generated notes:
     ``unlabeled`` texts (default: the task's training texts) serve for both pretraining and the transfer
     set, and ``pretrain_notes``/``transfer_notes`` are ignored. The cache key hashes every setting and
-    text. ``info`` holds the settings, the distillation ``steps``, ``seconds`` and ``cached``. The model is
-    returned in eval mode.
+    text. ``info`` holds the settings, the distillation ``steps``, its ``step_loss``, ``seconds`` and
+    ``cached``. With ``log_dir`` the loss per step is written there as TensorBoard scalars
+    (``distill/loss``), from the cached run too, so notebook 05 shows the same curve whether it trained the
+    student or found it. The model is returned in eval mode.
     """
     from llmkit import compress, finetune
     from llmkit.assets import save_pretrained_folder
@@ -429,7 +460,9 @@ def distilled_student(
     info_path = folder / "distill_info.json"
     if cache and info_path.exists():
         model, tokenizer = load_student(folder, num_labels=labeled_task.num_labels, seed=seed)
-        return model.eval(), tokenizer, {**json.loads(info_path.read_text()), "cached": True}
+        info = json.loads(info_path.read_text())
+        _log_losses(log_dir, info.get("step_loss", []))
+        return model.eval(), tokenizer, {**info, "cached": True, "folder": str(folder)}
 
     start = time.perf_counter()
     teacher, teacher_tokenizer, _ = compress.finetuned_minilm(
@@ -450,6 +483,21 @@ def distilled_student(
     soft = teacher_logits(teacher, teacher_tokenizer, texts, bf16=bf16)
     model, tokenizer = load_student(pretrained, num_labels=labeled_task.num_labels, seed=seed)
     run = distill_classifier(model, tokenizer, texts, soft, labels, kd_cfg, progress=False)
-    info = {**settings, "key": key, "steps": run.steps, "seconds": round(time.perf_counter() - start, 1)}
+    info = {
+        **settings, "key": key, "steps": run.steps, "seconds": round(time.perf_counter() - start, 1),
+        "distill_seconds": round(run.seconds, 1), "step_loss": [round(x, 6) for x in run.step_loss],
+    }  # fmt: skip
     save_pretrained_folder(model, tokenizer, folder, {info_path.name: json.dumps(info, indent=1) + "\n"})
+    _log_losses(log_dir, info["step_loss"])
     return model.eval(), tokenizer, {**info, "cached": False, "folder": str(folder)}
+
+
+def _log_losses(log_dir: str | Path | None, step_loss: Sequence[float]) -> None:
+    """Write one run's loss per optimizer step to TensorBoard under ``log_dir`` (nothing when None)."""
+    if log_dir is None:
+        return
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(log_dir)) as writer:
+        for step, loss in enumerate(step_loss, start=1):
+            writer.add_scalar("distill/loss", loss, step)

@@ -114,6 +114,15 @@ def test_distillation_is_deterministic_and_learns(tokenizer, notes):
         progress=False,
     )
     assert np.isfinite(other.step_loss).all()  # no labels at all: soft targets only
+    labels_only = student.DistillConfig(epochs=1, batch_size=8, alpha=0.0, seed=5)
+    first, second = (
+        student.distill_classifier(_tiny(tokenizer), tokenizer, notes, z, [i % 2 for i in range(len(notes))],
+                                   labels_only, progress=False)
+        for z in (None, soft)
+    )  # fmt: skip
+    assert first.step_loss == second.step_loss  # alpha = 0: the teacher's logits weigh nothing
+    with pytest.raises(LlmkitError, match="soft_logits"):
+        student.distill_classifier(_tiny(tokenizer), tokenizer, notes, None, None, labels_only)
 
 
 def test_a_student_equal_to_its_teacher_has_zero_soft_loss(tokenizer, notes, tmp_path):
@@ -161,12 +170,18 @@ def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, token
         "pretrain_cfg": student.StudentPretrainConfig(**TINY, vocab_size=300, block_len=32, steps=2, batch_size=4),
         "kd_cfg": student.DistillConfig(epochs=1, batch_size=8, max_length=32), "bf16": False, "teacher_name": str(teacher),
     }  # fmt: skip
-    model, tok, info = student.distilled_student(**kwargs)
+    model, tok, info = student.distilled_student(**kwargs, log_dir=tmp_path / "tb1")
     assert info["cached"] is False and info["steps"] == 5  # (16 unlabeled + 24 labeled) / 8
     folder = tmp_path / "cache" / "distilled" / info["key"]
     assert (folder / "model.safetensors").exists() and not list(folder.parent.glob(".*"))
-    again, tok2, info2 = student.distilled_student(**kwargs)
+    again, tok2, info2 = student.distilled_student(**kwargs, log_dir=tmp_path / "tb2")
     assert info2["cached"] is True and info2["key"] == info["key"]
+    from llmkit.evaluate import read_scalars
+
+    for run in ("tb1", "tb2"):  # built or found, the same loss curve in TensorBoard
+        steps, values = read_scalars(tmp_path / run)["distill/loss"]
+        assert list(steps) == [1, 2, 3, 4, 5]
+        np.testing.assert_allclose(values, info["step_loss"], rtol=1e-5)
     batch = tok(["metformin 500 mg, glucose 180"], return_tensors="pt")
     with torch.no_grad():
         torch.testing.assert_close(again(**batch).logits, model(**batch).logits)

@@ -113,11 +113,12 @@ def available_cores() -> int:
 
 
 def thread_count(workers: int | None = None) -> int:
-    """Threads for torch in this process: never more than this process's share of the cores.
+    """Threads for torch in this process: never more than this process's share of the free cores.
 
     ``$LLMKIT_THREADS`` wins. Otherwise the cores are split over ``workers`` concurrent processes
-    (default: the pytest-xdist worker count, else 1). On a 2-core machine two threads ran 3x slower than
-    one while another process held a core, so oversubscribing is worse than leaving a core idle.
+    (default: the pytest-xdist worker count, else 1), less the cores other programs kept busy when
+    :func:`set_threads` started this process's work (:func:`busy_cores`). On a 2-core machine two threads
+    ran 3x slower than one while another process held a core: oversubscribing is worse than an idle core.
     """
     forced = os.environ.get("LLMKIT_THREADS")
     if forced:
@@ -127,11 +128,31 @@ def thread_count(workers: int | None = None) -> int:
             raise LlmkitError(f"LLMKIT_THREADS: expected a positive integer, got {forced!r}") from exc
     if workers is None:
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    return max(1, available_cores() // max(1, workers))
+    cores = available_cores()
+    return max(1, min(cores // max(1, workers), cores - _BUSY_CORES[0]))
+
+
+_BUSY_CORES = [0]  # what set_threads last sampled; 0 until it runs (child processes do not sample)
+
+
+def busy_cores(seconds: float = 0.25) -> int:
+    """Whole cores other programs keep busy, from a short sample of the system's CPU use (psutil).
+
+    The caller is idle while it samples, so the CPU use in that window is everyone else's; a core counts
+    as busy from 70% use. 0 where psutil cannot tell.
+    """
+    try:
+        import psutil
+
+        used = psutil.cpu_percent(interval=seconds) / 100 * (os.cpu_count() or 1)
+    except Exception:  # pragma: no cover - no psutil, or no /proc
+        return 0
+    return int(used + 0.3)
 
 
 def set_threads(workers: int | None = None) -> int:
-    """Limit torch's intra-op threads and the BLAS pools (numpy, scikit-learn) to :func:`thread_count`.
+    """Limit torch's intra-op threads and the BLAS pools (numpy, scikit-learn) to :func:`thread_count`,
+    after sampling how many cores other programs keep busy (a browser, a build, a second notebook).
 
     BLAS matters too: with another process on a core, 2-thread OpenBLAS ran 8-30x slower than
     1 thread on the small matrices of notebook 01.
@@ -139,6 +160,7 @@ def set_threads(workers: int | None = None) -> int:
     import torch
     from threadpoolctl import threadpool_limits
 
+    _BUSY_CORES[0] = 0 if os.environ.get("LLMKIT_THREADS") else busy_cores()
     n = thread_count(workers)
     torch.set_num_threads(n)
     threadpool_limits(limits=n, user_api="blas")  # applies now; not used as a context manager

@@ -35,9 +35,9 @@ torch loads inside the functions, so importing this module is cheap.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -295,11 +295,38 @@ def _describe(hidden: Sequence[int], dropout: float) -> str:
     return widths + (f", dropout {dropout:g}" if dropout else "")
 
 
+# nets trained in this process, by everything they depend on
+_TRAINED: dict[tuple[Any, ...], nn.Sequential] = {}
+
+
+def _digest(*arrays: np.ndarray | None) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(b"none" if a is None else np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _trained(key: tuple[Any, ...], build: Callable[[], nn.Sequential]) -> nn.Sequential:
+    """Train once per process: the table, the sweep and the widget ask for the same seeded nets, and
+    training on CPU is deterministic, so a second call returns the net the first one trained."""
+    if key not in _TRAINED:
+        if len(_TRAINED) >= 64:
+            _TRAINED.clear()
+        _TRAINED[key] = build()
+    return _TRAINED[key]
+
+
 def _train_teacher(split: DigitsSplit, cfg: HintonConfig, seed: int) -> nn.Sequential:
-    sizes = (split.X_train.shape[1], *cfg.teacher_hidden, NUM_CLASSES)
-    teacher = build_mlp(sizes, cfg.teacher_dropout, seed=seed)
-    train_mlp(teacher, split.X_train, split.y_train, cfg.teacher, seed=seed)
-    return teacher
+    def build() -> nn.Sequential:
+        sizes = (split.X_train.shape[1], *cfg.teacher_hidden, NUM_CLASSES)
+        teacher = build_mlp(sizes, cfg.teacher_dropout, seed=seed)
+        train_mlp(teacher, split.X_train, split.y_train, cfg.teacher, seed=seed)
+        return teacher
+
+    return _trained(("teacher", cfg.teacher_hidden, cfg.teacher_dropout, cfg.teacher, seed,
+                     _digest(split.X_train, split.y_train)), build)  # fmt: skip
 
 
 def _train_student(
@@ -309,10 +336,16 @@ def _train_student(
     soft: np.ndarray | None,
     student: TrainConfig | None = None,
 ) -> nn.Sequential:
-    # the same seed gives both small nets the same initial weights: a paired comparison
-    model = build_mlp((split.X_train.shape[1], *cfg.student_hidden, NUM_CLASSES), seed=seed)
-    train_mlp(model, split.X_train, split.y_train, student or cfg.student, soft, seed=seed)
-    return model
+    student = student or cfg.student
+
+    def build() -> nn.Sequential:
+        # the same seed gives both small nets the same initial weights: a paired comparison
+        model = build_mlp((split.X_train.shape[1], *cfg.student_hidden, NUM_CLASSES), seed=seed)
+        train_mlp(model, split.X_train, split.y_train, student, soft, seed=seed)
+        return model
+
+    return _trained(("student", cfg.student_hidden, student, seed,
+                     _digest(split.X_train, split.y_train, soft)), build)  # fmt: skip
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:

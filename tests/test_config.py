@@ -59,6 +59,28 @@ def test_thread_count(monkeypatch):
         config.thread_count()
 
 
+def test_set_threads_leaves_the_cores_other_programs_keep_busy(monkeypatch):
+    import os
+
+    import torch
+
+    assert 0 <= config.busy_cores(0.05) <= (os.cpu_count() or 1)  # the real sampler
+    monkeypatch.delenv("LLMKIT_THREADS", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    monkeypatch.setattr(config, "available_cores", lambda: 4)
+    before = torch.get_num_threads()
+    try:
+        for busy, expected in ((0, 4), (1, 3), (3, 1), (8, 1)):
+            monkeypatch.setattr(config, "busy_cores", lambda busy=busy: busy)
+            assert config.set_threads() == expected == config.thread_count()
+        monkeypatch.setattr(config, "busy_cores", lambda: 0)
+        assert config.set_threads(workers=2) == 2  # the share of 2 workers, not more
+    finally:
+        monkeypatch.setattr(config, "busy_cores", lambda: 0)
+        config.set_threads()
+        torch.set_num_threads(before)
+
+
 def test_cache_dir_is_one_documented_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
     assert config.cache_dir("models", "x") == tmp_path / "cache" / "models" / "x"

@@ -145,6 +145,18 @@ class DaptConfig:
     seed: int = 0
     bf16: bool = False  # autocast to bfloat16 (only where llmkit.throughput.bf16_supported())
 
+    @classmethod
+    def for_profile(cls, profile: str | None, **overrides: Any) -> DaptConfig:
+        """Notebook 04's steps at ``profile`` (the case study asks for the same, so it finds 04's cached
+        encoder): 1 + 2 at smoke, 10 + 30 at lesson, 100 + 300 at full (head-only + whole-model steps)."""
+        from llmkit.config import by_profile
+
+        steps = {
+            "steps": by_profile(profile, smoke=2, lesson=30, full=300),
+            "head_steps": by_profile(profile, smoke=1, lesson=10, full=100),
+        }
+        return cls(**{**steps, **{k: v for k, v in overrides.items() if v is not None}})
+
 
 def domain_adapt(
     texts: Sequence[str],  # unlabeled in-domain documents

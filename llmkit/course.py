@@ -46,7 +46,7 @@ COURSE: tuple[Chapter, ...] = (
         "Setup and course map",
         "environment and asset check, machine peak, profiles",
         6,
-        6,
+        7,
     ),
     Chapter(
         "01_loss_derivation",
@@ -54,7 +54,7 @@ COURSE: tuple[Chapter, ...] = (
         "Loss derivation",
         "BCE from the Bernoulli likelihood, its gradient, GD by hand; softmax CE, next-token loss, perplexity",
         20,
-        9,
+        11,
     ),
     Chapter(
         "02_pretraining",
@@ -62,7 +62,7 @@ COURSE: tuple[Chapter, ...] = (
         "Pretraining",
         "tokenizer training, MLM and CLM from scratch, a mini scaling study",
         35,
-        132,
+        111,
     ),
     Chapter(
         "03_fine_tuning",
@@ -70,7 +70,7 @@ COURSE: tuple[Chapter, ...] = (
         "Fine-tuning",
         "the seed's §5.2 code verbatim, its defects run, the fixed code at its 10 epochs, llmkit's loop, Trainer",
         20,
-        233,
+        193,
     ),
     Chapter(
         "04_transfer_learning",
@@ -78,7 +78,7 @@ COURSE: tuple[Chapter, ...] = (
         "Transfer learning",
         "data efficiency, linear probe, LoRA, domain-adaptive pretraining",
         21,
-        392,
+        199,
     ),
     Chapter(
         "05_distillation",
@@ -86,7 +86,7 @@ COURSE: tuple[Chapter, ...] = (
         "Knowledge distillation",
         "KD loss derived, Hinton's MNIST result on digits, MiniLM → student",
         23,
-        332,
+        182,
     ),
     Chapter(
         "06_compression",
@@ -94,7 +94,7 @@ COURSE: tuple[Chapter, ...] = (
         "Compression and acceleration",
         "int8, pruning, ONNX Runtime, the distilled student, the Pareto front",
         39,
-        270,
+        157,
     ),
     Chapter(
         "07_federated_learning",
@@ -102,7 +102,7 @@ COURSE: tuple[Chapter, ...] = (
         "Federated learning",
         "hospitals as Flower clients, non-IID, FedAvg, DP",
         26,
-        169,
+        134,
     ),
     Chapter(
         "08_deployment",
@@ -110,7 +110,7 @@ COURSE: tuple[Chapter, ...] = (
         "Inference and deployment",
         "an HTTP service, batching, latency under load",
         28,
-        195,
+        180,
     ),
     Chapter(
         "case_studies/healthcare_diabetes",

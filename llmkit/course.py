@@ -118,7 +118,7 @@ COURSE: tuple[Chapter, ...] = (
         "Case study: diabetes detection",
         "the seed's §4.3 end to end, and the analyst path",
         45,
-        238,
+        148,
     ),
 )
 

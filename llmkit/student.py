@@ -277,10 +277,10 @@ def distill_classifier(
 
     cfg = cfg or DistillConfig()
     if soft_logits is None:  # the labels-only baseline: no teacher, and the soft term must weigh nothing
-        if cfg.alpha != 0.0 or labels is None:
+        if cfg.alpha != 0.0 or labels is None or any(int(y) == -100 for y in labels):
             raise LlmkitError(
-                f"soft_logits: expected the teacher's logits (or None with alpha = 0 and labels), "
-                f"got None with alpha={cfg.alpha!r}"
+                f"soft_logits: expected the teacher's logits (or None with alpha = 0 and a label for every "
+                f"text), got None with alpha={cfg.alpha!r}"
             )
         soft_logits = np.zeros((len(texts), 1), dtype=np.float32)  # never read with weight 0
     soft_logits = np.asarray(soft_logits, dtype=np.float32)

@@ -123,6 +123,8 @@ def test_distillation_is_deterministic_and_learns(tokenizer, notes):
     assert first.step_loss == second.step_loss  # alpha = 0: the teacher's logits weigh nothing
     with pytest.raises(LlmkitError, match="soft_logits"):
         student.distill_classifier(_tiny(tokenizer), tokenizer, notes, None, None, labels_only)
+    with pytest.raises(LlmkitError, match="soft_logits"):  # an unlabeled text would train on zeros
+        student.distill_classifier(_tiny(tokenizer), tokenizer, notes, None, [-100] * len(notes), labels_only)
 
 
 def test_a_student_equal_to_its_teacher_has_zero_soft_loss(tokenizer, notes, tmp_path):

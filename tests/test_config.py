@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmkit import config
-from llmkit.errors import LlmkitError
+from llmkit.core import config, hardware, io
+from llmkit.core.errors import LlmkitError
 
 
 def test_profile_resolution_order(monkeypatch):
@@ -51,12 +51,12 @@ def test_notebook_dir_uses_env_or_makes_a_new_run(tmp_path, monkeypatch):
 def test_thread_count(monkeypatch):
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
     monkeypatch.setenv("LLMKIT_THREADS", "3")
-    assert config.thread_count() == 3
+    assert hardware.thread_count() == 3
     monkeypatch.delenv("LLMKIT_THREADS")
-    assert 1 <= config.thread_count(workers=64) <= config.thread_count(workers=1)
+    assert 1 <= hardware.thread_count(workers=64) <= hardware.thread_count(workers=1)
     monkeypatch.setenv("LLMKIT_THREADS", "many")
     with pytest.raises(LlmkitError, match="LLMKIT_THREADS"):
-        config.thread_count()
+        hardware.thread_count()
 
 
 def test_set_threads_leaves_the_cores_other_programs_keep_busy(monkeypatch):
@@ -64,26 +64,26 @@ def test_set_threads_leaves_the_cores_other_programs_keep_busy(monkeypatch):
 
     import torch
 
-    assert 0 <= config.busy_cores(0.05) <= (os.cpu_count() or 1)  # the real sampler
+    assert 0 <= hardware.busy_cores(0.05) <= (os.cpu_count() or 1)  # the real sampler
     monkeypatch.delenv("LLMKIT_THREADS", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
-    monkeypatch.setattr(config, "available_cores", lambda: 4)
+    monkeypatch.setattr(hardware, "available_cores", lambda: 4)
     before = torch.get_num_threads()
     try:
         for busy, expected in ((0, 4), (1, 3), (3, 1), (8, 1)):
-            monkeypatch.setattr(config, "busy_cores", lambda busy=busy: busy)
-            assert config.set_threads() == expected == config.thread_count()
-        monkeypatch.setattr(config, "busy_cores", lambda: 0)
-        assert config.set_threads(workers=2) == 2  # the share of 2 workers, not more
+            monkeypatch.setattr(hardware, "busy_cores", lambda busy=busy: busy)
+            assert hardware.set_threads() == expected == hardware.thread_count()
+        monkeypatch.setattr(hardware, "busy_cores", lambda: 0)
+        assert hardware.set_threads(workers=2) == 2  # the share of 2 workers, not more
     finally:
-        monkeypatch.setattr(config, "busy_cores", lambda: 0)
-        config.set_threads()
+        monkeypatch.setattr(hardware, "busy_cores", lambda: 0)
+        hardware.set_threads()
         torch.set_num_threads(before)
 
 
 def test_cache_dir_is_one_documented_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
-    assert config.cache_dir("models", "x") == tmp_path / "cache" / "models" / "x"
+    assert io.cache_dir("models", "x") == tmp_path / "cache" / "models" / "x"
     assert (tmp_path / "cache" / "models" / "x").is_dir()
 
 
@@ -99,11 +99,11 @@ def test_seed_makes_torch_repeatable():
 def test_cache_key_hashes_settings_then_rows(tmp_path):
     import hashlib
 
-    key = config.cache_key({"b": 1, "a": [2]}, ["x", "y"])
+    key = io.cache_key({"b": 1, "a": [2]}, ["x", "y"])
     digest = hashlib.sha256(b'{"a": [2], "b": 1}')
     digest.update(b"x\0y\0")
     assert key == digest.hexdigest()[:16]  # the keys every existing cache folder was named with
-    assert key == config.cache_key({"a": [2], "b": 1}, iter(["x", "y"]))  # order of settings is irrelevant
-    assert key != config.cache_key({"b": 1, "a": [2]}, ["xy"])
-    path = config.atomic_write_text(tmp_path / "f.txt", "héllo\n")
+    assert key == io.cache_key({"a": [2], "b": 1}, iter(["x", "y"]))  # order of settings is irrelevant
+    assert key != io.cache_key({"b": 1, "a": [2]}, ["xy"])
+    path = io.atomic_write_text(tmp_path / "f.txt", "héllo\n")
     assert path.read_text(encoding="utf-8") == "héllo\n" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]

@@ -8,19 +8,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from llmkit import distill
-from llmkit.errors import LlmkitError
+from llmkit.core.errors import LlmkitError
+from llmkit.distill import digits, hinton
 
-TINY = distill.HintonConfig(
+TINY = hinton.HintonConfig(
     teacher_hidden=(32, 32),
-    teacher=distill.TrainConfig(epochs=2, batch_size=64, learning_rate=1e-3),
-    student=distill.TrainConfig(epochs=15, temperature=4.0, alpha=0.5),
+    teacher=digits.TrainConfig(epochs=2, batch_size=64, learning_rate=1e-3),
+    student=digits.TrainConfig(epochs=15, temperature=4.0, alpha=0.5),
 )
 
 
 @pytest.fixture(scope="module")
-def split() -> distill.DigitsSplit:
-    return distill.load_digits_split(0)
+def split() -> digits.DigitsSplit:
+    return digits.load_digits_split(0)
 
 
 def test_split_is_stratified_scaled_and_fixed(split):
@@ -28,7 +28,7 @@ def test_split_is_stratified_scaled_and_fixed(split):
     assert split.X_train.dtype == np.float32 and split.X_test.min() >= 0.0 and split.X_test.max() <= 1.0
     share = np.bincount(split.y_test, minlength=10) / np.bincount(np.r_[split.y_train, split.y_test])
     assert np.all(np.abs(share - 0.5) < 0.02)
-    again = distill.load_digits_split(0)
+    again = digits.load_digits_split(0)
     np.testing.assert_array_equal(again.X_test, split.X_test)
     assert split.X_val.shape == (0, 64)
     with pytest.raises(LlmkitError, match="'val' part is empty"):
@@ -36,35 +36,35 @@ def test_split_is_stratified_scaled_and_fixed(split):
 
 
 def test_validation_is_carved_from_the_training_part_only(split):
-    tuned = distill.load_digits_split(0, val_size=0.25)
+    tuned = digits.load_digits_split(0, val_size=0.25)
     np.testing.assert_array_equal(tuned.X_test, split.X_test)  # the test half is untouched
     assert len(tuned.y_train) + len(tuned.y_val) == len(split.y_train) and len(tuned.y_val) == 225
     with pytest.raises(LlmkitError, match="test_size"):
-        distill.load_digits_split(0, test_size=1.0)
+        digits.load_digits_split(0, test_size=1.0)
 
 
 def test_build_mlp_layers_parameters_and_seed():
     import torch
 
-    net = distill.build_mlp((64, 30, 20, 10), dropout=0.5, seed=3)
+    net = digits.build_mlp((64, 30, 20, 10), dropout=0.5, seed=3)
     assert [type(m).__name__ for m in net] == ["Linear", "ReLU", "Dropout"] * 2 + ["Linear"]
-    assert distill.count_parameters(net) == 64 * 30 + 30 + 30 * 20 + 20 + 20 * 10 + 10
-    twin = distill.build_mlp((64, 30, 20, 10), dropout=0.5, seed=3)
+    assert digits.count_parameters(net) == 64 * 30 + 30 + 30 * 20 + 20 + 20 * 10 + 10
+    twin = digits.build_mlp((64, 30, 20, 10), dropout=0.5, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(net.parameters(), twin.parameters(), strict=True))
-    assert "Dropout" not in str(distill.build_mlp((64, 8, 10)))
+    assert "Dropout" not in str(digits.build_mlp((64, 8, 10)))
     with pytest.raises(LlmkitError, match="sizes"):
-        distill.build_mlp((64,))
+        digits.build_mlp((64,))
     with pytest.raises(LlmkitError, match="dropout"):
-        distill.build_mlp((64, 8, 10), dropout=1.0)
+        digits.build_mlp((64, 8, 10), dropout=1.0)
 
 
 def test_train_mlp_learns_and_is_deterministic(split):
-    cfg = distill.TrainConfig(epochs=40)
+    cfg = digits.TrainConfig(epochs=40)
     runs = []
     for _ in range(2):
-        net = distill.build_mlp((64, 10, 10), seed=1)
-        losses = distill.train_mlp(net, split.X_train, split.y_train, cfg, seed=1)
-        runs.append((losses, distill.test_errors(net, split.X_test, split.y_test)))
+        net = digits.build_mlp((64, 10, 10), seed=1)
+        losses = digits.train_mlp(net, split.X_train, split.y_train, cfg, seed=1)
+        runs.append((losses, digits.test_errors(net, split.X_test, split.y_test)))
     assert runs[0][0].shape == (40,) and runs[0][0][-1] < runs[0][0][0] / 2
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1] < 899 * 0.9 / 2  # better than chance, same errors
@@ -73,33 +73,33 @@ def test_train_mlp_learns_and_is_deterministic(split):
 def test_minibatch_dropout_training_is_deterministic(split):
     errors = []
     for _ in range(2):
-        net = distill.build_mlp((64, 32, 10), dropout=0.5, seed=2)
-        distill.train_mlp(net, split.X_train, split.y_train, TINY.teacher, seed=2)
-        errors.append(distill.test_errors(net, split.X_test, split.y_test))
+        net = digits.build_mlp((64, 32, 10), dropout=0.5, seed=2)
+        digits.train_mlp(net, split.X_train, split.y_train, TINY.teacher, seed=2)
+        errors.append(digits.test_errors(net, split.X_test, split.y_test))
     assert errors[0] == errors[1]
 
 
 def test_soft_target_path_and_alpha_zero_is_label_training(split):
-    teacher = distill.build_mlp((64, 32, 10), seed=0)
-    distill.train_mlp(teacher, split.X_train, split.y_train, distill.TrainConfig(epochs=10))
-    soft = distill.predict_logits(teacher, split.X_train)
+    teacher = digits.build_mlp((64, 32, 10), seed=0)
+    digits.train_mlp(teacher, split.X_train, split.y_train, digits.TrainConfig(epochs=10))
+    soft = digits.predict_logits(teacher, split.X_train)
     assert soft.shape == (898, 10) and soft.dtype == np.float32
     histories = {}
     for alpha in (0.0, 0.7):
-        net = distill.build_mlp((64, 10, 10), seed=4)
-        cfg = distill.TrainConfig(epochs=10, temperature=4.0, alpha=alpha)
-        histories[alpha] = distill.train_mlp(net, split.X_train, split.y_train, cfg, soft, seed=4)
-    labels_only = distill.train_mlp(
-        distill.build_mlp((64, 10, 10), seed=4),
+        net = digits.build_mlp((64, 10, 10), seed=4)
+        cfg = digits.TrainConfig(epochs=10, temperature=4.0, alpha=alpha)
+        histories[alpha] = digits.train_mlp(net, split.X_train, split.y_train, cfg, soft, seed=4)
+    labels_only = digits.train_mlp(
+        digits.build_mlp((64, 10, 10), seed=4),
         split.X_train,
         split.y_train,
-        distill.TrainConfig(epochs=10),
+        digits.TrainConfig(epochs=10),
         seed=4,
     )
     np.testing.assert_allclose(histories[0.0], labels_only, rtol=1e-6)
     assert np.all(np.isfinite(histories[0.7])) and not np.allclose(histories[0.7], labels_only)
     with pytest.raises(LlmkitError, match=r"teacher_logits of shape \[898, K\]"):
-        distill.train_mlp(teacher, split.X_train, split.y_train, distill.TrainConfig(epochs=1), soft[:5])
+        digits.train_mlp(teacher, split.X_train, split.y_train, digits.TrainConfig(epochs=1), soft[:5])
 
 
 def test_test_errors_counts_misclassified_rows():
@@ -107,10 +107,10 @@ def test_test_errors_counts_misclassified_rows():
 
     identity = torch.nn.Identity()
     X = np.eye(3, dtype=np.float32)  # logits = inputs: row i predicts class i
-    assert distill.test_errors(identity, X, [0, 1, 2]) == 0
-    assert distill.test_errors(identity, X, [0, 2, 1]) == 2
+    assert digits.test_errors(identity, X, [0, 1, 2]) == 0
+    assert digits.test_errors(identity, X, [0, 2, 1]) == 2
     with pytest.raises(LlmkitError, match=r"X \[3, 3\] and y \[2\]"):
-        distill.test_errors(identity, X, [0, 1])
+        digits.test_errors(identity, X, [0, 1])
 
 
 @pytest.mark.parametrize(
@@ -126,21 +126,21 @@ def test_test_errors_counts_misclassified_rows():
 )
 def test_bad_train_settings_name_the_field(kwargs, field):
     with pytest.raises(LlmkitError, match=field):
-        distill.TrainConfig(**kwargs)
+        digits.TrainConfig(**kwargs)
 
 
 def test_bad_experiment_settings_name_the_field():
     with pytest.raises(LlmkitError, match="HintonConfig.student_hidden"):
-        distill.HintonConfig(student_hidden=())
+        hinton.HintonConfig(student_hidden=())
     with pytest.raises(LlmkitError, match="HintonConfig.teacher_dropout"):
-        distill.HintonConfig(teacher_dropout=1.0)
+        hinton.HintonConfig(teacher_dropout=1.0)
     with pytest.raises(LlmkitError, match="at least one seed"):
-        distill.hinton_table([], TINY)
+        hinton.hinton_table([], TINY)
 
 
 def test_hinton_table_columns_and_determinism(split):
-    table = distill.hinton_table([0, 1], TINY, split)
-    assert list(table.index) == list(distill.MODELS)
+    table = hinton.hinton_table([0, 1], TINY, split)
+    assert list(table.index) == list(hinton.MODELS)
     for column in ("architecture", "parameters", "errors_mean", "errors_std", "errors_per_seed", "images"):
         assert column in table.columns
     assert (
@@ -158,13 +158,13 @@ def test_hinton_table_columns_and_determinism(split):
     )
     assert "T = 4" in table.loc["distilled small net", "architecture"]
     assert table.attrs["seeds"] == (0, 1) and table.attrs["alpha"] == 0.5 and table.attrs["seconds"] > 0
-    again = distill.hinton_table([0], TINY, split)
+    again = hinton.hinton_table([0], TINY, split)
     assert again.loc[:, "errors_mean"].tolist() == [e[0] for e in table["errors_per_seed"]]
 
 
 def test_temperature_sweep_rows_and_references():
-    tuned = distill.load_digits_split(0, val_size=0.25)
-    sweep = distill.temperature_sweep(
+    tuned = digits.load_digits_split(0, val_size=0.25)
+    sweep = hinton.temperature_sweep(
         [1, 8], [0], replace(TINY, student=replace(TINY.student, epochs=5)), tuned, "val"
     )
     assert sweep["temperature"].tolist() == [1.0, 8.0]
@@ -174,6 +174,6 @@ def test_temperature_sweep_rows_and_references():
 
 
 def test_profiles_scale_only_the_epochs():
-    smoke, lesson = distill.hinton_config("smoke"), distill.hinton_config("lesson")
+    smoke, lesson = hinton.hinton_config("smoke"), hinton.hinton_config("lesson")
     assert smoke.teacher.epochs < lesson.teacher.epochs and smoke.student.epochs < lesson.student.epochs
-    assert replace(smoke, teacher=lesson.teacher, student=lesson.student) == lesson == distill.HintonConfig()
+    assert replace(smoke, teacher=lesson.teacher, student=lesson.student) == lesson == hinton.HintonConfig()

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from llmkit import evaluate  # noqa: E402
+from llmkit.core import evaluate  # noqa: E402
 
 
 def test_plot_loss_curves_drops_non_finite_points_and_labels_axes():
@@ -93,7 +93,7 @@ def test_confusion_and_per_class_report():
 
 
 def test_classification_metrics_checks_shapes():
-    from llmkit.errors import LlmkitError
+    from llmkit.core.errors import LlmkitError
 
     metrics = evaluate.classification_metrics([0, 1], [[0.8, 0.2], [0.1, 0.9]])
     assert metrics == {"accuracy": 1.0, "macro_f1": 1.0, "roc_auc": 1.0, "ece": pytest.approx(0.15)}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmkit import exercises
-from llmkit.errors import LlmkitError
+from llmkit.core.errors import LlmkitError
+from llmkit.course import exercises
 
 ALL = exercises.ids()
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmkit import federated, flower_runtime, hospitals, privacy
-from llmkit.data.synth import clinical_notes
-from llmkit.errors import LlmkitError
+from llmkit.core.errors import LlmkitError
+from llmkit.data.synth import clinical_notes, diabetes_notes
+from llmkit.federated import hospitals, privacy, runtime, simulation
 
-CFG = federated.HeadConfig(hidden=0, learning_rate=0.1, batch_size=16)
+CFG = simulation.HeadConfig(hidden=0, learning_rate=0.1, batch_size=16)
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,7 @@ def test_partition_rejects_bad_input_naming_the_field():
 
 
 def test_restyle_keeps_patients_and_labels_and_uses_the_house_words():
-    df = clinical_notes.load_diabetes_notes("train").head(60)
+    df = diabetes_notes.load_diabetes_notes("train").head(60)
     styled = clinical_notes.restyle_notes(df, "abbreviations")
     assert (clinical_notes.diabetes_rule(styled) == clinical_notes.diabetes_rule(df)).all()
     assert (styled["label"] == df["label"]).all() and (styled["note"] != df["note"]).any()
@@ -99,9 +99,9 @@ def test_gdp_epsilon_is_exact_and_below_the_rdp_bound():
 
 def test_flower_fedavg_matches_fedavg_by_hand_and_repeats_exactly():
     fed = _toy()
-    run = federated.simulate(fed, "fedavg", rounds=4, cfg=CFG, seed=0, workers=2)
-    again = federated.simulate(fed, "fedavg", rounds=4, cfg=CFG, seed=0, workers=2)
-    by_hand = federated.fedavg_by_hand(fed, CFG, rounds=4, seed=0)
+    run = simulation.simulate(fed, "fedavg", rounds=4, cfg=CFG, seed=0, workers=2)
+    again = simulation.simulate(fed, "fedavg", rounds=4, cfg=CFG, seed=0, workers=2)
+    by_hand = simulation.fedavg_by_hand(fed, CFG, rounds=4, seed=0)
     assert run.accuracy == again.accuracy and len(run.accuracy) == 5
     assert np.allclose(run.accuracy[1:], by_hand, atol=1 / len(fed.y_test) + 1e-9)
     assert run.accuracy[-1] > 0.8 > run.accuracy[0]
@@ -112,70 +112,68 @@ def test_flower_fedavg_matches_fedavg_by_hand_and_repeats_exactly():
 
 def test_every_message_a_client_sends_holds_only_weights_and_metrics():
     fed = _toy()
-    run = federated.simulate(fed, "fedprox", rounds=2, cfg=CFG, dp=None)
+    run = simulation.simulate(fed, "fedprox", rounds=2, cfg=CFG, dp=None)
     assert run.log.audit(fed.private_bytes()) == 2 * fed.n_hospitals
     for sent in run.log.sent:
         assert set(sent.records.values()) == {"ArrayRecord", "MetricRecord"}
     # the audit catches a client that leaks: one note's text in a reply
-    leak = flower_runtime.Sent(0, 1, "train", {"metrics": "MetricRecord"}, 0, 0, fed.texts[0][0].encode())
+    leak = runtime.Sent(0, 1, "train", {"metrics": "MetricRecord"}, 0, 0, fed.texts[0][0].encode())
     run.log.sent.append(leak)
     with pytest.raises(LlmkitError, match="private record left"):
         run.log.audit(fed.private_bytes())
     row = fed.x[2][3].tobytes()  # a stored feature row hidden at an odd offset inside the weights' bytes
-    run.log.sent[-1] = flower_runtime.Sent(
-        2, 1, "train", {"arrays": "ArrayRecord"}, 0, 0, b"abc" + row + b"z"
-    )
+    run.log.sent[-1] = runtime.Sent(2, 1, "train", {"arrays": "ArrayRecord"}, 0, 0, b"abc" + row + b"z")
     with pytest.raises(LlmkitError, match="hospital 2, round 1: a private record left"):
         run.log.audit(fed.private_bytes())
-    run.log.sent[-1] = flower_runtime.Sent(0, 1, "train", {"notes": "ConfigRecord"}, 0, 0, b"")
+    run.log.sent[-1] = runtime.Sent(0, 1, "train", {"notes": "ConfigRecord"}, 0, 0, b"")
     with pytest.raises(LlmkitError, match="ConfigRecord"):
         run.log.audit(fed.private_bytes())
 
 
 def test_client_side_dp_clips_adds_noise_and_accounts_epsilon():
     fed = _toy()
-    dp = federated.DPSettings(noise_multiplier=2.0, clipping_norm=0.2)
-    run = federated.simulate(fed, "fedavg", rounds=3, cfg=CFG, dp=dp)
+    dp = simulation.DPSettings(noise_multiplier=2.0, clipping_norm=0.2)
+    run = simulation.simulate(fed, "fedavg", rounds=3, cfg=CFG, dp=dp)
     assert run.epsilon == pytest.approx(privacy.gdp_epsilon(dp.delta, math.sqrt(3) / 2.0))
-    free = federated.simulate(fed, "fedavg", rounds=3, cfg=CFG, dp=federated.DPSettings(0.0, 0.2))
-    assert free.epsilon == math.inf and math.isnan(federated.simulate(fed, "fedavg", 1, CFG).epsilon)
+    free = simulation.simulate(fed, "fedavg", rounds=3, cfg=CFG, dp=simulation.DPSettings(0.0, 0.2))
+    assert free.epsilon == math.inf and math.isnan(simulation.simulate(fed, "fedavg", 1, CFG).epsilon)
     assert run.accuracy != free.accuracy  # the noise changed the model
     with pytest.raises(LlmkitError, match="strategy"):
-        federated.make_strategy("fedprox", 5, dp=dp)
+        simulation.make_strategy("fedprox", 5, dp=dp)
     with pytest.raises(LlmkitError, match="strategy"):
-        federated.make_strategy("scaffold", 5)
+        simulation.make_strategy("scaffold", 5)
 
 
 def test_thread_backend_is_installed_only_inside_the_block():
-    name = flower_runtime._RAY_MODULE
+    name = runtime._RAY_MODULE
     before = sys.modules.get(name)
-    with flower_runtime.use_thread_backend():
-        assert sys.modules[name].RayBackend is flower_runtime.ThreadBackend
+    with runtime.use_thread_backend():
+        assert sys.modules[name].RayBackend is runtime.ThreadBackend
     assert sys.modules.get(name) is before
 
 
 def test_baselines_train_and_stay_deterministic():
     fed = _toy()
-    central = federated.train_central(fed, CFG, epochs=3)
-    alone = federated.train_alone(fed, CFG, epochs=3)
+    central = simulation.train_central(fed, CFG, epochs=3)
+    alone = simulation.train_alone(fed, CFG, epochs=3)
     assert len(central) == 3 and len(alone) == fed.n_hospitals
-    assert central == federated.train_central(fed, CFG, epochs=3)
+    assert central == simulation.train_central(fed, CFG, epochs=3)
     assert central[-1] >= np.mean(alone)
 
 
 def test_flwr_run_runs_the_same_apps_against_a_local_superlink(tmp_path):
-    """`flwr run` on llmkit/flower_app: Pima, 5 hospitals, 2 rounds; same accuracy as the in-process run."""
+    """`flwr run` on llmkit/federated/flower_app: Pima, 5 hospitals, 2 rounds; same accuracy as the in-process run."""
     home = tmp_path / "flwr-home"
     home.mkdir(exist_ok=True)
-    env = flower_runtime.flower_env(home)
+    env = runtime.flower_env(home)
     assert (
         env["FLWR_HOME"] == str(home.resolve()) and env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] == "1"
     )
-    app = Path(federated.__file__).parent / "flower_app"
+    app = Path(simulation.__file__).parent / "flower_app"
     out = tmp_path / "result.json"
-    superlink = flower_runtime.start_superlink(home)
+    superlink = runtime.start_superlink(home)
     try:
-        done = flower_runtime.flwr_run(
+        done = runtime.flwr_run(
             app,
             home,
             superlink.port,
@@ -185,13 +183,13 @@ def test_flwr_run_runs_the_same_apps_against_a_local_superlink(tmp_path):
         )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     finally:
-        flower_runtime.stop_process(superlink)
+        runtime.stop_process(superlink)
     assert superlink.poll() is not None
     summary = json.loads(out.read_text())
     assert summary["task"] == "pima" and summary["hospitals"] == 5 and len(summary["accuracy"]) == 3
     fed = hospitals.load_pima_federations(5, 0.3, 0)["non_iid"]
-    cfg = federated.HeadConfig(hidden=0, learning_rate=0.05, batch_size=16)
-    assert np.allclose(summary["accuracy"], federated.simulate(fed, "fedavg", 2, cfg).accuracy, atol=1e-6)
+    cfg = simulation.HeadConfig(hidden=0, learning_rate=0.05, batch_size=16)
+    assert np.allclose(summary["accuracy"], simulation.simulate(fed, "fedavg", 2, cfg).accuracy, atol=1e-6)
 
 
 def test_note_federations_share_one_pool_in_two_partitions():

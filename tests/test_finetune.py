@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from llmkit import assets, baselines, batching, finetune, throughput
-from llmkit.errors import LlmkitError
+from llmkit.assets import models
+from llmkit.core.errors import LlmkitError
+from llmkit.finetune import baselines, batching, loop, seedcode, tasks, throughput, trainer
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return assets.load_tokenizer("minilm")
+    return models.load_tokenizer("minilm")
 
 
 def tiny_classifier(
@@ -42,15 +43,15 @@ def tiny_classifier(
 
 @pytest.fixture(scope="module")
 def sentiment():
-    return finetune.load_task("drug_sentiment")
+    return tasks.load_task("drug_sentiment")
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tokenizer, sentiment):
-    task = finetune.subsample(finetune.subsample(sentiment, 16, seed=1), 16, split="test", seed=1)
+    task = tasks.subsample(tasks.subsample(sentiment, 16, seed=1), 16, split="test", seed=1)
     return (
-        finetune.encode_task(tokenizer, task, "train", max_length=32),
-        finetune.encode_task(tokenizer, task, "test", max_length=32),
+        tasks.encode_task(tokenizer, task, "train", max_length=32),
+        tasks.encode_task(tokenizer, task, "test", max_length=32),
     )
 
 
@@ -64,33 +65,33 @@ def test_drug_sentiment_drops_neutral_reviews(sentiment):
 
 
 def test_condition_task_keeps_the_top_conditions():
-    task = finetune.load_task("drug_condition", top_conditions=3)
+    task = tasks.load_task("drug_condition", top_conditions=3)
     assert task.num_labels == 3 and task.label_names[0] == "Birth Control"
     assert set(task.frame["label"]) == {0, 1, 2}
     with pytest.raises(LlmkitError, match="top_conditions"):
-        finetune.load_task("drug_condition", top_conditions=1)
+        tasks.load_task("drug_condition", top_conditions=1)
 
 
 def test_diabetes_notes_task_has_three_splits():
-    task = finetune.load_task("diabetes_notes")
+    task = tasks.load_task("diabetes_notes")
     assert task.frame["split"].value_counts().to_dict() == {"train": 3000, "validation": 1000, "test": 1000}
 
 
 def test_unknown_task_and_split_are_named():
     with pytest.raises(LlmkitError, match="drug_sentiment"):
-        finetune.load_task("sentiment")
+        tasks.load_task("sentiment")
     with pytest.raises(LlmkitError, match="no rows in split 'validation'"):
-        finetune.load_task("drug_sentiment").split("validation")
+        tasks.load_task("drug_sentiment").split("validation")
 
 
 def test_subsample_is_stratified_seeded_and_leaves_other_splits(sentiment):
-    small = finetune.subsample(sentiment, 40, seed=3)
+    small = tasks.subsample(sentiment, 40, seed=3)
     assert len(small.split("train")) == 40 and len(small.split("test")) == 343
     assert small.labels("train").mean() == pytest.approx(sentiment.labels("train").mean(), abs=0.03)
-    assert small.texts("train") == finetune.subsample(sentiment, 40, seed=3).texts("train")
-    assert small.texts("train") != finetune.subsample(sentiment, 40, seed=4).texts("train")
+    assert small.texts("train") == tasks.subsample(sentiment, 40, seed=3).texts("train")
+    assert small.texts("train") != tasks.subsample(sentiment, 40, seed=4).texts("train")
     with pytest.raises(LlmkitError, match=r"n: expected an integer in \[2, 546\]"):
-        finetune.subsample(sentiment, 1000)
+        tasks.subsample(sentiment, 1000)
 
 
 # ---------------------------------------------------------------------------------- encoding, batching
@@ -139,21 +140,21 @@ def test_padding_fraction_by_hand():
 
 
 def _mean_loss(model, ds):
-    proba = finetune.predict_proba(model, ds)
+    proba = loop.predict_proba(model, ds)
     return float(-np.log(proba[np.arange(len(ds)), ds.labels]).mean())
 
 
 def test_explicit_loop_reduces_the_training_loss_and_is_repeatable(tiny_data):
     train, _ = tiny_data
-    cfg = finetune.FinetuneConfig(epochs=8, batch_size=4, learning_rate=1e-2, warmup=0.0, seed=0)
+    cfg = loop.FinetuneConfig(epochs=8, batch_size=4, learning_rate=1e-2, warmup=0.0, seed=0)
     model = tiny_classifier()
     before = _mean_loss(model, train)
-    result = finetune.train_classifier(model, train, train, cfg, progress=False)
+    result = loop.train_classifier(model, train, train, cfg, progress=False)
     assert _mean_loss(model, train) < 0.5 * before  # 16 examples: it memorizes them
     assert result.steps == 8 * 4 and result.examples == 8 * 16 and len(result.step_loss) == 32
     assert result.tokens == 8 * sum(train.lengths) <= result.padded_tokens
     assert len(result.eval_accuracy) == 8 and result.eval_accuracy[-1] > result.eval_accuracy[0]
-    again = finetune.train_classifier(tiny_classifier(), train, None, cfg, progress=False)
+    again = loop.train_classifier(tiny_classifier(), train, None, cfg, progress=False)
     assert again.step_loss == result.step_loss  # same seed: same head, same data order
 
 
@@ -161,9 +162,9 @@ def test_explicit_loop_logs_to_tensorboard_when_asked(tiny_data, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     train, test = tiny_data
-    cfg = finetune.FinetuneConfig(epochs=2, batch_size=8, learning_rate=1e-2, seed=0)
-    log_dir = finetune.tensorboard_dir(tmp_path, "loop")
-    result = finetune.train_classifier(tiny_classifier(), train, test, cfg, progress=False, log_dir=log_dir)
+    cfg = loop.FinetuneConfig(epochs=2, batch_size=8, learning_rate=1e-2, seed=0)
+    log_dir = loop.tensorboard_dir(tmp_path, "loop")
+    result = loop.train_classifier(tiny_classifier(), train, test, cfg, progress=False, log_dir=log_dir)
     events = EventAccumulator(str(log_dir))
     events.Reload()
     assert set(events.Tags()["scalars"]) == {"train/loss", "train/learning_rate", "eval/accuracy"}
@@ -176,9 +177,9 @@ def test_train_head_only_freezes_the_encoder(tiny_data):
     model = tiny_classifier()
     embeddings = model.bert.embeddings.word_embeddings.weight.detach().clone()
     head = model.classifier.weight.detach().clone()
-    cfg = finetune.FinetuneConfig(epochs=1, batch_size=8, learning_rate=1e-2, train_head_only=True)
-    finetune.train_classifier(model, train, None, cfg, progress=False)
-    assert finetune.freeze_encoder(model) == 32 * 2 + 2  # the head's weight and bias
+    cfg = loop.FinetuneConfig(epochs=1, batch_size=8, learning_rate=1e-2, train_head_only=True)
+    loop.train_classifier(model, train, None, cfg, progress=False)
+    assert loop.freeze_encoder(model) == 32 * 2 + 2  # the head's weight and bias
     assert torch.equal(model.bert.embeddings.word_embeddings.weight, embeddings)
     assert not torch.equal(model.classifier.weight, head)
 
@@ -186,7 +187,7 @@ def test_train_head_only_freezes_the_encoder(tiny_data):
 def test_predict_proba_keeps_the_dataset_order(tiny_data):
     _, test = tiny_data
     model = tiny_classifier(num_labels=3).eval()
-    proba = finetune.predict_proba(model, test, batch_size=5)
+    proba = loop.predict_proba(model, test, batch_size=5)
     assert proba.shape == (16, 3) and np.allclose(proba.sum(1), 1)
     with torch.no_grad():
         one = torch.softmax(model(input_ids=torch.tensor([test.input_ids[7]])).logits, -1)[0].numpy()
@@ -195,17 +196,17 @@ def test_predict_proba_keeps_the_dataset_order(tiny_data):
 
 def test_trainer_run_logs_to_tensorboard(tiny_data, tmp_path):
     train, test = tiny_data
-    cfg = finetune.FinetuneConfig(epochs=2, batch_size=8, learning_rate=1e-3, seed=0)
-    result = finetune.train_with_trainer(tiny_classifier(), train, test, cfg, tmp_path, name="tiny")
+    cfg = loop.FinetuneConfig(epochs=2, batch_size=8, learning_rate=1e-3, seed=0)
+    result = trainer.train_with_trainer(tiny_classifier(), train, test, cfg, tmp_path, name="tiny")
     assert result.steps == 4 and result.examples == 32 and result.step_seconds > 0
     assert len(result.eval_accuracy) == 2
-    assert list(finetune.tensorboard_dir(tmp_path, "tiny").glob("events.out.tfevents.*"))
+    assert list(loop.tensorboard_dir(tmp_path, "tiny").glob("events.out.tfevents.*"))
     assert not list((tmp_path / "trainer").rglob("*.safetensors"))  # save_strategy="no"
 
 
 def test_build_classifier_seeds_the_new_head():
-    a = finetune.build_classifier("minilm", num_labels=3, seed=5)
-    b = finetune.build_classifier("minilm", num_labels=3, seed=5)
+    a = loop.build_classifier("minilm", num_labels=3, seed=5)
+    b = loop.build_classifier("minilm", num_labels=3, seed=5)
     assert a.classifier.weight.shape == (3, 384)
     assert torch.equal(a.classifier.weight, b.classifier.weight)
 
@@ -230,7 +231,7 @@ def test_classifier_flops_formula_by_hand_and_against_torch():
 
 
 def test_compare_times_variants_in_alternating_rounds(tokenizer, sentiment):
-    ds = finetune.encode_task(tokenizer, finetune.subsample(sentiment, 16, seed=0), "train", max_length=512)
+    ds = tasks.encode_task(tokenizer, tasks.subsample(sentiment, 16, seed=0), "train", max_length=512)
     model = tiny_classifier()
     params = throughput.classifier_params(model)
     variants = [
@@ -273,9 +274,9 @@ def test_linear_probe_on_separable_features():
 
 
 def test_seed_code_is_the_fenced_block_under_5_2_verbatim():
-    from llmkit.claims import seed_text
+    from llmkit.data.seed import seed_text
 
-    code = finetune.seed_code()
+    code = seedcode.seed_code()
     assert "```python\n" + code + "```" in seed_text()
     assert code.startswith("import torch\n") and "BertForSequenceClassification" in code and "# " in code
     assert "for epoch in range(10):" in code and "lr=2e-5" in code and "batch_size=32" in code
@@ -283,25 +284,25 @@ def test_seed_code_is_the_fenced_block_under_5_2_verbatim():
 
 
 def test_seed_printed_results_are_parsed():
-    lines = finetune.seed_epoch_lines(finetune.seed_block("5.4"))
+    lines = seedcode.seed_epoch_lines(seedcode.seed_block("5.4"))
     assert lines == [(1, 0.326, 0.871), (2, 0.213, 0.920), (10, 0.086, 0.955)]
 
 
 def test_seed_block_names_a_missing_heading():
     with pytest.raises(LlmkitError, match="no heading"):
-        finetune.seed_block("42.7")
+        seedcode.seed_block("42.7")
 
 
 def test_undefined_names_of_the_seed_code_and_by_hand():
-    assert finetune.undefined_names(finetune.seed_code()) == [
+    assert seedcode.undefined_names(seedcode.seed_code()) == [
         "read_train_data",
         "TokenDataset",
         "DataLoader",
         "read_test_data",
     ]
     src = "import os\nfrom a import b as c\ndef f(x):\n    return x + y\nfor i in range(3):\n    z = c(i, w)\nprint(z)"
-    assert finetune.undefined_names(src) == ["y", "w"]
-    assert finetune.undefined_names(finetune.fixed_seed_code()) == [
+    assert seedcode.undefined_names(src) == ["y", "w"]
+    assert seedcode.undefined_names(seedcode.fixed_seed_code()) == [
         "MODEL_DIR",
         "read_train_data",
         "TokenDataset",
@@ -311,28 +312,28 @@ def test_undefined_names_of_the_seed_code_and_by_hand():
 
 
 def test_every_fix_applies_once_and_the_fixed_code_keeps_the_hyper_parameters():
-    fixed = finetune.fixed_seed_code()
+    fixed = seedcode.fixed_seed_code()
     assert "labels=labels)" in fixed and "outputs.logits" in fixed and "torch.no_grad()" in fixed
     assert "shuffle=True" in fixed and "validation.txt" in fixed and "{accuracy:.3f}" in fixed
     assert "'bert-base-cased'" not in fixed and "from torch.utils.data import DataLoader" in fixed
     assert "for epoch in range(10):" in fixed and "lr=2e-5" in fixed and "batch_size=32" in fixed
     compile(fixed, "fixed", "exec")
-    assert [f.key for f in finetune.seed_fixes("labels", "model")] == ["model", "labels"]
+    assert [f.key for f in seedcode.seed_fixes("labels", "model")] == ["model", "labels"]
     with pytest.raises(LlmkitError, match="unknown"):
-        finetune.seed_fixes("nope")
+        seedcode.seed_fixes("nope")
     with pytest.raises(LlmkitError, match="expected 1 occurrence"):
-        finetune.apply_fixes("x = 1\n", finetune.seed_fixes("labels"))
+        seedcode.apply_fixes("x = 1\n", seedcode.seed_fixes("labels"))
 
 
 def test_labeled_texts_round_trip(tmp_path, sentiment):
-    task = finetune.subsample(sentiment, 8, seed=0)
-    path = finetune.write_labeled_texts(task, "train", tmp_path / "train.txt")
-    rows = finetune.read_labeled_texts(path)
+    task = tasks.subsample(sentiment, 8, seed=0)
+    path = seedcode.write_labeled_texts(task, "train", tmp_path / "train.txt")
+    rows = seedcode.read_labeled_texts(path)
     assert [y for _, y in rows] == task.labels("train").tolist()
     assert all("\n" not in t and "\t" not in t for t, _ in rows)
     (tmp_path / "bad.txt").write_text("positive review\n")
     with pytest.raises(LlmkitError, match="label<TAB>text"):
-        finetune.read_labeled_texts(tmp_path / "bad.txt")
+        seedcode.read_labeled_texts(tmp_path / "bad.txt")
 
 
 def test_token_dataset_pads_every_row_to_one_length_for_the_default_collate(tokenizer):
@@ -345,10 +346,10 @@ def test_token_dataset_pads_every_row_to_one_length_for_the_default_collate(toke
 
 
 def _seed_files(tmp_path, n=4):
-    task = finetune.load_task("diabetes_notes")
+    task = tasks.load_task("diabetes_notes")
     for split in ("train", "validation", "test"):
-        task = finetune.subsample(task, n, split=split, seed=0)
-        finetune.write_labeled_texts(task, split, tmp_path / f"{split}.txt")
+        task = tasks.subsample(task, n, split=split, seed=0)
+        seedcode.write_labeled_texts(task, split, tmp_path / f"{split}.txt")
 
 
 def test_the_seed_code_fails_where_the_notebook_says(tmp_path, monkeypatch):
@@ -357,16 +358,16 @@ def test_the_seed_code_fails_where_the_notebook_says(tmp_path, monkeypatch):
 
     _seed_files(tmp_path)
     monkeypatch.setattr(BertForSequenceClassification, "from_pretrained", lambda *a, **k: tiny_classifier())
-    ns = finetune.seed_namespace(max_length=16)
+    ns = seedcode.seed_namespace(max_length=16)
     with pytest.raises(AttributeError, match="backward"):
-        finetune.run_seed_code(
-            finetune.apply_fixes(finetune.seed_code(), finetune.seed_fixes("model", "import")), tmp_path, ns
+        seedcode.run_seed_code(
+            seedcode.apply_fixes(seedcode.seed_code(), seedcode.seed_fixes("model", "import")), tmp_path, ns
         )
     assert ns["outputs"].loss is None and ns["epoch"] == 0
-    ns = finetune.seed_namespace(max_length=16)
+    ns = seedcode.seed_namespace(max_length=16)
     with pytest.raises(TypeError):
-        code = finetune.apply_fixes(finetune.seed_code(), finetune.seed_fixes("model", "import", "labels"))
-        finetune.run_seed_code(code, tmp_path, ns)
+        code = seedcode.apply_fixes(seedcode.seed_code(), seedcode.seed_fixes("model", "import", "labels"))
+        seedcode.run_seed_code(code, tmp_path, ns)
     assert ns["epoch"] == 9  # training ran its 10 epochs; evaluation failed
 
 
@@ -375,14 +376,14 @@ def test_the_fixed_seed_code_runs_and_reports_each_epoch(tmp_path, monkeypatch):
 
     _seed_files(tmp_path)
     monkeypatch.setattr(BertForSequenceClassification, "from_pretrained", lambda *a, **k: tiny_classifier())
-    ns = finetune.run_seed_code(finetune.fixed_seed_code(), tmp_path, finetune.seed_namespace(max_length=16))
+    ns = seedcode.run_seed_code(seedcode.fixed_seed_code(), tmp_path, seedcode.seed_namespace(max_length=16))
     assert [e for e, _, _ in ns["history"]] == list(range(1, 11))
     assert all(0 <= acc <= 1 for _, _, acc in ns["history"]) and 0 <= ns["accuracy"] <= 1
-    proba, labels = finetune.loader_proba(ns["model"], ns["test_loader"])
+    proba, labels = seedcode.loader_proba(ns["model"], ns["test_loader"])
     assert proba.shape == (4, 2) and np.allclose(proba.sum(1), 1)
     assert (proba.argmax(1) == labels).mean() == pytest.approx(ns["accuracy"])
-    again = finetune.run_seed_code(
-        finetune.fixed_seed_code(), tmp_path, finetune.seed_namespace(max_length=16)
+    again = seedcode.run_seed_code(
+        seedcode.fixed_seed_code(), tmp_path, seedcode.seed_namespace(max_length=16)
     )
     assert again["history"] == ns["history"]  # seeded: the same run twice
 

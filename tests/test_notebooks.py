@@ -12,7 +12,9 @@ import math
 
 import pytest
 
-from llmkit import claims, config, runner
+from llmkit.core import config
+from llmkit.course import claims, runner
+from llmkit.data import seed as seed_file
 
 NOTEBOOKS = runner.discover()
 SMOKE_BUDGET_S = config.get_profile("smoke").budget_s
@@ -41,7 +43,7 @@ def test_notebook_runs_at_smoke_within_budget(path, run_root):
     assert (run_dir / path.stem / f"{path.stem}.html").exists()
     assert (run_dir / "index.html").exists()
     assert ledger["claims"], f"{path.stem}: no claims"
-    seed = claims.seed_text()
+    seed = seed_file.seed_text()
     for c in ledger["claims"]:
         source = c["source"]
         assert source["kind"] in claims.SOURCE_KINDS, c["name"]

@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 import torch
 
-from llmkit import assets, pretrain, scaling, tokenization
+from llmkit.assets import corpora, models
+from llmkit.core.errors import LlmkitError
 from llmkit.data.synth import clinical_notes
-from llmkit.errors import LlmkitError
+from llmkit.pretrain import lmdata, networks, scaling, tokenization, training
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest and never fights another test process
 
 
 @pytest.fixture(scope="module")
 def plays():
-    texts = assets.shakespeare_texts("plays")
+    texts = corpora.shakespeare_texts("plays")
     return {name: texts[name] for name in ("macbeth", "othello", "hamlet")}
 
 
@@ -33,7 +34,7 @@ def tokenizer(plays):
 
 @pytest.fixture(scope="module")
 def corpus(tokenizer, plays):
-    return pretrain.build_corpus(
+    return lmdata.build_corpus(
         tokenizer, [plays["macbeth"], plays["othello"]], [plays["hamlet"]], block_len=32, max_val_blocks=16
     )
 
@@ -55,7 +56,7 @@ def test_wordpiece_has_bert_special_tokens_and_round_trips(tokenizer):
 def test_wordpiece_training_gives_the_same_ids_in_every_process():
     # tokenizers' trainer alone does not (huggingface/tokenizers#1794): its hash maps are seeded per process
     code = (
-        "import hashlib, json; from llmkit import assets, tokenization; t = assets.shakespeare_texts('plays'); "
+        "import hashlib, json; from llmkit.assets import corpora; from llmkit.pretrain import tokenization; t = corpora.shakespeare_texts('plays'); "
         "v = tokenization.train_wordpiece([t['macbeth'], t['othello']], 600).get_vocab(); "
         "print(hashlib.sha256(json.dumps(sorted(v.items())).encode()).hexdigest())"
     )
@@ -99,7 +100,7 @@ def test_a_tokenizer_trained_on_notes_has_lower_fertility_on_held_out_notes():
     notes = clinical_notes.generate_unlabeled_notes(800, seed=1)["note"].tolist()
     domain = tokenization.train_wordpiece(notes, vocab_size=2000)
     held_out = clinical_notes.generate_unlabeled_notes(100, seed=2)["note"].tolist()  # other patients
-    general = assets.load_tokenizer("minilm")
+    general = models.load_tokenizer("minilm")
     ours, theirs = tokenization.fertility(domain, held_out), tokenization.fertility(general, held_out)
     assert ours.tokens_per_word < theirs.tokens_per_word
     assert "polyuria" in tokenization.domain_words(domain, general, k=50)
@@ -110,47 +111,47 @@ def test_a_tokenizer_trained_on_notes_has_lower_fertility_on_held_out_notes():
 
 def test_token_blocks_are_equal_rows_of_the_joined_stream(tokenizer, corpus):
     texts = ["fair is foul", "and foul is fair"]
-    blocks = pretrain.token_blocks(tokenizer, texts, block_len=3)
+    blocks = lmdata.token_blocks(tokenizer, texts, block_len=3)
     stream = sum(
         ([*tokenizer(t, add_special_tokens=False)["input_ids"], tokenizer.sep_token_id] for t in texts), []
     )
     assert blocks.shape[1] == 3 and blocks.reshape(-1).tolist() == stream[: blocks.numel()]
     assert corpus.val.shape == (16, 32) and corpus.train.shape[1] == 32
     with pytest.raises(LlmkitError, match="fewer than one block"):
-        pretrain.token_blocks(tokenizer, ["fair"], block_len=50)
+        lmdata.token_blocks(tokenizer, ["fair"], block_len=50)
 
 
 def test_unigram_perplexity_of_uniform_counts_is_the_vocabulary_size(tokenizer, corpus):
     vocab = len(tokenizer)
-    uniform = pretrain.Corpus(tokenizer, torch.arange(vocab).repeat(4).reshape(-1, 8), corpus.val, 8)
+    uniform = lmdata.Corpus(tokenizer, torch.arange(vocab).repeat(4).reshape(-1, 8), corpus.val, 8)
     for kind in ("clm", "mlm"):
-        assert pretrain.unigram_perplexity(uniform, kind) == pytest.approx(vocab, rel=1e-9)
-    assert 1 < pretrain.unigram_perplexity(corpus, "clm") < vocab
+        assert lmdata.unigram_perplexity(uniform, kind) == pytest.approx(vocab, rel=1e-9)
+    assert 1 < lmdata.unigram_perplexity(corpus, "clm") < vocab
 
 
 @pytest.mark.parametrize("kind", ["clm", "mlm"])
 def test_per_block_losses_add_up_to_the_perplexities(tokenizer, corpus, kind):
-    nll, count = pretrain.unigram_block_nll(corpus, kind, seed=2)
+    nll, count = lmdata.unigram_block_nll(corpus, kind, seed=2)
     assert nll.shape == count.shape == (len(corpus.val),) and np.all(count > 0)
     assert math.exp(nll.sum() / count.sum()) == pytest.approx(
-        pretrain.unigram_perplexity(corpus, kind, 2), rel=1e-9
+        lmdata.unigram_perplexity(corpus, kind, 2), rel=1e-9
     )
-    model = pretrain.build_model(kind, tokenizer, pretrain.ModelSize(32, 1, 2), block_len=32, seed=1)
-    val = pretrain.validation_set(corpus, kind, seed=2)
-    m_nll, m_count = pretrain.block_nll(model, val, kind, batch_size=5)
+    model = networks.build_model(kind, tokenizer, networks.ModelSize(32, 1, 2), block_len=32, seed=1)
+    val = lmdata.validation_set(corpus, kind, seed=2)
+    m_nll, m_count = training.block_nll(model, val, kind, batch_size=5)
     assert np.array_equal(m_count, count)
-    assert m_nll.sum() / m_count.sum() == pytest.approx(pretrain.evaluate_lm(model, val, kind), rel=1e-5)
-    ratio = pretrain.perplexity_ratio(nll, m_nll, count)
+    assert m_nll.sum() / m_count.sum() == pytest.approx(training.evaluate_lm(model, val, kind), rel=1e-5)
+    ratio = lmdata.perplexity_ratio(nll, m_nll, count)
     assert ratio == pytest.approx(math.exp((nll.sum() - m_nll.sum()) / count.sum()))
-    assert pretrain.perplexity_ratio(nll, nll, count) == 1.0
+    assert lmdata.perplexity_ratio(nll, nll, count) == 1.0
 
 
 def test_validation_targets_are_next_tokens_or_a_fixed_15_percent_mask(corpus):
-    clm = pretrain.targets(pretrain.validation_set(corpus, "clm"), "clm")
+    clm = lmdata.targets(lmdata.validation_set(corpus, "clm"), "clm")
     assert np.array_equal(clm, corpus.val[:, 1:].reshape(-1).numpy())
-    first, again = (pretrain.validation_set(corpus, "mlm", seed=3) for _ in range(2))
-    mlm = pretrain.targets(first, "mlm")
-    assert np.array_equal(mlm, pretrain.targets(again, "mlm"))  # masked once, the same every time
+    first, again = (lmdata.validation_set(corpus, "mlm", seed=3) for _ in range(2))
+    mlm = lmdata.targets(first, "mlm")
+    assert np.array_equal(mlm, lmdata.targets(again, "mlm"))  # masked once, the same every time
     assert 0.08 < len(mlm) / corpus.val.numel() < 0.22
 
 
@@ -160,7 +161,7 @@ def test_validation_targets_are_next_tokens_or_a_fixed_15_percent_mask(corpus):
 def test_masked_only_head_gives_the_full_head_loss_on_masked_positions(tokenizer):
     from transformers import BertForMaskedLM
 
-    model = pretrain.build_model("mlm", tokenizer, pretrain.ModelSize(32, 2, 2), block_len=16).eval()
+    model = networks.build_model("mlm", tokenizer, networks.ModelSize(32, 2, 2), block_len=16).eval()
     ids = torch.randint(5, len(tokenizer), (4, 16), generator=torch.Generator().manual_seed(0))
     labels = ids.clone()
     labels[torch.rand(ids.shape, generator=torch.Generator().manual_seed(1)) > 0.15] = -100
@@ -178,7 +179,7 @@ def test_masked_only_head_gives_the_full_head_loss_on_masked_positions(tokenizer
 def test_training_flops_match_torch_flop_counter(tokenizer, kind):
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = pretrain.build_model(kind, tokenizer, pretrain.ModelSize(64, 2, 4), block_len=32)
+    model = networks.build_model(kind, tokenizer, networks.ModelSize(64, 2, 4), block_len=32)
     model.set_attn_implementation("eager")  # the fused CPU attention kernel is invisible to the counter
     ids = torch.randint(5, len(tokenizer), (4, 32), generator=torch.Generator().manual_seed(0))
     labels = ids.clone()
@@ -194,9 +195,9 @@ def test_training_flops_match_torch_flop_counter(tokenizer, kind):
 
 
 def test_a_few_steps_of_trainer_lower_the_causal_lm_loss_and_log_to_tensorboard(tokenizer, corpus, tmp_path):
-    model = pretrain.build_model("clm", tokenizer, pretrain.ModelSize(32, 1, 2), block_len=32)
-    config = pretrain.TrainConfig(steps=24, batch_size=8, learning_rate=3e-3, eval_every=12)
-    result = pretrain.train_lm(model, corpus, "clm", config, tmp_path, "clm-test")
+    model = networks.build_model("clm", tokenizer, networks.ModelSize(32, 1, 2), block_len=32)
+    config = training.TrainConfig(steps=24, batch_size=8, learning_rate=3e-3, eval_every=12)
+    result = training.train_lm(model, corpus, "clm", config, tmp_path, "clm-test")
     assert result.eval_steps == [0, 12, 24] and result.log_steps == [12, 24]
     assert result.val_loss[-1] < result.val_loss[0] - 0.3
     assert result.train_loss[-1] < result.train_loss[0]
@@ -204,10 +205,10 @@ def test_a_few_steps_of_trainer_lower_the_causal_lm_loss_and_log_to_tensorboard(
     assert list((tmp_path / "tensorboard" / "clm-test").glob("events.out.tfevents.*"))
     assert not list(tmp_path.rglob("checkpoint-*")) and not list(tmp_path.rglob("*.bin"))
     # Trainer's own validation loss agrees with the token-weighted one (the GPT-2 loss_type fix)
-    val = pretrain.validation_set(corpus, "clm")
-    assert result.val_loss[-1] == pytest.approx(pretrain.evaluate_lm(model, val, "clm"), rel=1e-6)
-    text = pretrain.generate_text(model, tokenizer, "fair is", max_new_tokens=5, seed=1)
-    assert text.startswith("fair is") and text == pretrain.generate_text(
+    val = lmdata.validation_set(corpus, "clm")
+    assert result.val_loss[-1] == pytest.approx(training.evaluate_lm(model, val, "clm"), rel=1e-6)
+    text = networks.generate_text(model, tokenizer, "fair is", max_new_tokens=5, seed=1)
+    assert text.startswith("fair is") and text == networks.generate_text(
         model, tokenizer, "fair is", 5, seed=1
     )
     through = scaling.throughput(result, 32, peak_gflops=100.0)
@@ -215,15 +216,15 @@ def test_a_few_steps_of_trainer_lower_the_causal_lm_loss_and_log_to_tensorboard(
 
 
 def test_masked_lm_trains_with_the_collator_and_fills_masks(tokenizer, corpus, tmp_path):
-    model = pretrain.build_model("mlm", tokenizer, pretrain.ModelSize(32, 1, 2), block_len=32)
-    config = pretrain.TrainConfig(steps=12, batch_size=8, learning_rate=3e-3, eval_every=6)
-    result = pretrain.train_lm(model, corpus, "mlm", config, tmp_path, "mlm-test")
+    model = networks.build_model("mlm", tokenizer, networks.ModelSize(32, 1, 2), block_len=32)
+    config = training.TrainConfig(steps=12, batch_size=8, learning_rate=3e-3, eval_every=6)
+    result = training.train_lm(model, corpus, "mlm", config, tmp_path, "mlm-test")
     assert result.val_loss[-1] < result.val_loss[0]
     assert 0.1 * result.tokens < result.head_tokens < 0.2 * result.tokens  # the positions actually masked
-    (top,) = pretrain.fill_mask(model, tokenizer, "fair is [MASK] , and foul is fair", k=3)
+    (top,) = networks.fill_mask(model, tokenizer, "fair is [MASK] , and foul is fair", k=3)
     assert len(top) == 3 and all(isinstance(t, str) for t in top)
     with pytest.raises(LlmkitError, match="MASK"):
-        pretrain.fill_mask(model, tokenizer, "no mask here")
+        networks.fill_mask(model, tokenizer, "no mask here")
 
 
 def test_monotone_run_counts_consecutive_strict_decreases():
@@ -241,7 +242,7 @@ def test_torchrun_two_gloo_processes_end_with_identical_weights(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LLMKIT_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "llmkit.pretrain_ddp", "--out", str(out), "--kind", "clm", "--steps", "3", "--batch-size", "4",
+        "-m", "llmkit.pretrain.ddp", "--out", str(out), "--kind", "clm", "--steps", "3", "--batch-size", "4",
         "--block-len", "32", "--hidden", "32", "--layers", "1", "--heads", "2", "--vocab-size", "300",
         "--works", "macbeth", "--val-work", "othello",
     ]  # fmt: skip

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from llmkit import config
+from llmkit.core import config
 
 ROOT = config.repo_root()
 README = ROOT / "README.md"
@@ -47,7 +47,7 @@ def readme_commands(text: str | None = None) -> list[str]:
     return commands
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def env_vars(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ, LLMKIT_PROFILE="smoke", LLMKIT_OUTPUTS=str(tmp_path / "outputs"), MPLBACKEND="Agg")
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PATH=f"{BIN}:{env.get('PATH', '')}")
     env.pop("LLMKIT_OUT", None)
@@ -57,7 +57,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def _run(command: str, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess:
     words = [w.replace(".venv/bin/", f"{BIN}/") for w in shlex.split(command)]
     out = subprocess.run(
-        words, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=timeout
+        words, cwd=tmp_path, env=env_vars(tmp_path), capture_output=True, text=True, timeout=timeout
     )
     assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
     return out
@@ -113,7 +113,7 @@ def test_running_notebooks_commands(workdir):
 
 def _patients_table(path: Path, rows: int = 48) -> None:
     """A table the way an analyst has one: other column names, string labels, two numeric columns."""
-    from llmkit.data.synth.clinical_notes import load_diabetes_notes
+    from llmkit.data.synth.diabetes_notes import load_diabetes_notes
 
     notes = load_diabetes_notes().groupby("label").head(rows // 2)
     table = notes.rename(columns={"note": "clinical_text", "fasting_glucose": "glucose", "hba1c": "a1c"})
@@ -142,20 +142,23 @@ def test_serve_commands(tmp_path):
     """`llmkit serve` on a tiny bundle, both README lines, and the README's curl against the second."""
     from tiny import tiny_classifier
 
-    from llmkit import assets, export
+    from llmkit.assets import models
+    from llmkit.deploy import export
 
     card = {"name": "tiny", "version": "0.0.1", "task": "diabetes or not", "labels": ["no diabetes", "diabetes"],
             "training_data": {"source": "a test"}, "metrics": {}, "intended_use": "tests only",
             "limitations": ["random weights"], "max_length": 16}  # fmt: skip
     texts = ["HbA1c 8.1%, on metformin.", "Knee surgery follow-up.", "Allergies only."]
-    export.build_bundle(tiny_classifier(), assets.load_tokenizer("minilm"), tmp_path / "bundle", card, texts)
+    export.build_bundle(tiny_classifier(), models.load_tokenizer("minilm"), tmp_path / "bundle", card, texts)
     curl = _commands("curl")[0]
     for command in _commands(".venv/bin/llmkit serve"):
         port = _free_port()
         words = [w.replace(".venv/bin/", f"{BIN}/") for w in shlex.split(command.replace("8000", str(port)))]
         if "--port" not in words:
             words += ["--port", str(port)]
-        proc = subprocess.Popen(words, cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            words, cwd=tmp_path, env=env_vars(tmp_path), stdout=subprocess.PIPE, text=True
+        )
         try:
             line = proc.stdout.readline()
             assert f":{port}" in line, line

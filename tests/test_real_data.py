@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from llmkit.core.errors import LlmkitError
 from llmkit.data import real
-from llmkit.errors import LlmkitError
 
 # name, loader, expected rows, columns that must be there
 CASES = [

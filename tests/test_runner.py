@@ -7,8 +7,8 @@ import json
 import nbformat
 import pytest
 
-from llmkit import cli, runner
-from llmkit.errors import LlmkitError
+from llmkit.core.errors import LlmkitError
+from llmkit.course import cli, runner
 
 
 def _notebook(path, body: str) -> None:
@@ -16,7 +16,7 @@ def _notebook(path, body: str) -> None:
     params = nbformat.v4.new_code_cell("profile = None\nout_dir = None\ntarget = 1.0\ncolumns = None")
     params.metadata["tags"] = ["parameters"]
     setup = nbformat.v4.new_code_cell(
-        "from llmkit import config\nfrom llmkit.claims import Ledger\n"
+        "from llmkit.core import config\nfrom llmkit.course.claims import Ledger\n"
         "profile = config.resolve_profile(profile)\n"
         f"claims = Ledger({path.stem!r}, profile=profile, out_dir=out_dir)"
     )

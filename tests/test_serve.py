@@ -20,8 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 from tiny import tiny_classifier
 
-from llmkit import assets, export, loadtest, microbatch, monitor, serve
-from llmkit.errors import LlmkitError
+from llmkit.assets import models
+from llmkit.core.errors import LlmkitError
+from llmkit.deploy import export, loadtest, microbatch, monitor, serve
 
 TEXTS = [
     "Patient reports polyuria and polydipsia; fasting glucose 182 mg/dL.",
@@ -49,7 +50,7 @@ def card(**changes):
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return assets.load_tokenizer("minilm")
+    return models.load_tokenizer("minilm")
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +289,7 @@ def test_service_stops_when_the_block_fails(bundle):
 
 def test_child_exits_when_its_parent_dies(bundle, tmp_path):
     script = (
-        "import sys, time; from llmkit import serve\n"
+        "import sys, time; from llmkit.deploy import serve\n"
         f"s = serve.start({str(bundle)!r})\n"
         "print(s.process.pid, flush=True); time.sleep(60)\n"
     )
@@ -317,10 +318,10 @@ def test_a_bad_bundle_fails_before_starting(tmp_path):
 
 
 def test_cli_serve_help_lists_the_knobs():
-    from llmkit import cli
+    from llmkit.course import cli
 
     out = subprocess.run(
-        [sys.executable, "-m", "llmkit.cli", "serve", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "llmkit.course.cli", "serve", "--help"], capture_output=True, text=True
     )
     assert out.returncode == 0 and "--max-wait-ms" in out.stdout and "--no-batching" in out.stdout
     assert callable(cli.main)

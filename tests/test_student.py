@@ -11,11 +11,13 @@ import pytest
 import torch
 from tiny import tiny_classifier
 
-from llmkit import assets, finetune, student
-from llmkit.batching import encode
+from llmkit.assets import models
+from llmkit.core.errors import LlmkitError
 from llmkit.data.synth.clinical_notes import generate_unlabeled_notes
-from llmkit.errors import LlmkitError
-from llmkit.tokenization import train_wordpiece
+from llmkit.distill import kdtrain, student
+from llmkit.finetune import loop, tasks
+from llmkit.finetune.batching import encode
+from llmkit.pretrain.tokenization import train_wordpiece
 
 TINY = {"hidden": 32, "layers": 1, "heads": 2}
 
@@ -35,7 +37,7 @@ def _tiny(tokenizer, seed=0, **kwargs):
 
 
 def test_default_student_has_at_most_a_tenth_of_minilms_non_embedding_weights(tokenizer):
-    teacher = assets.load_classifier("minilm", num_labels=2)
+    teacher = models.load_classifier("minilm", num_labels=2)
     small = student.build_student(tokenizer)
     assert student.non_embedding_params(teacher) > 10_000_000  # MiniLM: ~10.6M matmul weights
     assert student.non_embedding_params(small) * 10 <= student.non_embedding_params(teacher)
@@ -82,10 +84,10 @@ def test_pretrain_student_is_cached_atomic_and_loads_as_a_classifier(notes, tmp_
 
 def test_teacher_logits_shape_and_softmax_match_predict_proba(tokenizer, notes):
     teacher = _tiny(tokenizer, seed=1, dropout=0.0)
-    z = student.teacher_logits(teacher, tokenizer, notes[:10], batch_size=4)
+    z = kdtrain.teacher_logits(teacher, tokenizer, notes[:10], batch_size=4)
     assert z.shape == (10, 2) and z.dtype == np.float32
     ds = encode(tokenizer, notes[:10], [0] * 10)
-    probs = finetune.predict_proba(teacher, ds)
+    probs = loop.predict_proba(teacher, ds)
     np.testing.assert_allclose(np.exp(z), probs, atol=1e-6)
     with torch.no_grad():  # the logit gap is the model's own, row by row
         ids = tokenizer(notes[:1], return_tensors="pt", truncation=True, max_length=128)
@@ -96,42 +98,42 @@ def test_teacher_logits_shape_and_softmax_match_predict_proba(tokenizer, notes):
 def test_distillation_is_deterministic_and_learns(tokenizer, notes):
     soft = np.random.default_rng(0).normal(size=(len(notes), 2)).astype(np.float32) * 3
     labels = [int(i % 2) if i % 3 else -100 for i in range(len(notes))]  # some texts unlabeled
-    cfg = student.DistillConfig(epochs=3, batch_size=8, learning_rate=3e-3, seed=5)
+    cfg = kdtrain.DistillConfig(epochs=3, batch_size=8, learning_rate=3e-3, seed=5)
     runs = [
-        student.distill_classifier(_tiny(tokenizer), tokenizer, notes, soft, labels, cfg, progress=False)
+        kdtrain.distill_classifier(_tiny(tokenizer), tokenizer, notes, soft, labels, cfg, progress=False)
         for _ in range(2)
     ]
     assert runs[0].step_loss == runs[1].step_loss  # same seed, same losses
     assert runs[0].steps == 3 * 6 and np.isfinite(runs[0].step_loss).all()
     assert not runs[0].model.training
-    other = student.distill_classifier(
+    other = kdtrain.distill_classifier(
         _tiny(tokenizer),
         tokenizer,
         notes,
         soft,
         None,
-        student.DistillConfig(epochs=1, seed=6),
+        kdtrain.DistillConfig(epochs=1, seed=6),
         progress=False,
     )
     assert np.isfinite(other.step_loss).all()  # no labels at all: soft targets only
-    labels_only = student.DistillConfig(epochs=1, batch_size=8, alpha=0.0, seed=5)
+    labels_only = kdtrain.DistillConfig(epochs=1, batch_size=8, alpha=0.0, seed=5)
     first, second = (
-        student.distill_classifier(_tiny(tokenizer), tokenizer, notes, z, [i % 2 for i in range(len(notes))],
+        kdtrain.distill_classifier(_tiny(tokenizer), tokenizer, notes, z, [i % 2 for i in range(len(notes))],
                                    labels_only, progress=False)
         for z in (None, soft)
     )  # fmt: skip
     assert first.step_loss == second.step_loss  # alpha = 0: the teacher's logits weigh nothing
     with pytest.raises(LlmkitError, match="soft_logits"):
-        student.distill_classifier(_tiny(tokenizer), tokenizer, notes, None, None, labels_only)
+        kdtrain.distill_classifier(_tiny(tokenizer), tokenizer, notes, None, None, labels_only)
     with pytest.raises(LlmkitError, match="soft_logits"):  # an unlabeled text would train on zeros
-        student.distill_classifier(_tiny(tokenizer), tokenizer, notes, None, [-100] * len(notes), labels_only)
+        kdtrain.distill_classifier(_tiny(tokenizer), tokenizer, notes, None, [-100] * len(notes), labels_only)
 
 
 def test_a_student_equal_to_its_teacher_has_zero_soft_loss(tokenizer, notes, tmp_path):
     teacher = _tiny(tokenizer, seed=2, dropout=0.0)
-    z = student.teacher_logits(teacher, tokenizer, notes)
-    cfg = student.DistillConfig(epochs=1, batch_size=16, alpha=1.0, temperature=4.0, learning_rate=1e-9)
-    result = student.distill_classifier(
+    z = kdtrain.teacher_logits(teacher, tokenizer, notes)
+    cfg = kdtrain.DistillConfig(epochs=1, batch_size=16, alpha=1.0, temperature=4.0, learning_rate=1e-9)
+    result = kdtrain.distill_classifier(
         copy.deepcopy(teacher), tokenizer, notes, z, None, cfg, progress=False, log_dir=tmp_path / "tb"
     )
     assert max(result.step_loss) < 1e-5
@@ -147,30 +149,30 @@ def test_bad_configuration_raises(tokenizer, notes):
         ({"alpha": -0.1}, "alpha"),
     ):
         with pytest.raises(LlmkitError, match=match):
-            student.distill_classifier(model, tokenizer, notes, soft, None, student.DistillConfig(**bad))
+            kdtrain.distill_classifier(model, tokenizer, notes, soft, None, kdtrain.DistillConfig(**bad))
     with pytest.raises(LlmkitError, match="soft_logits"):
-        student.distill_classifier(model, tokenizer, notes, soft[:-1], None, progress=False)
+        kdtrain.distill_classifier(model, tokenizer, notes, soft[:-1], None, progress=False)
     with pytest.raises(LlmkitError, match="labels"):
-        student.distill_classifier(model, tokenizer, notes, soft, [0, 1], progress=False)
+        kdtrain.distill_classifier(model, tokenizer, notes, soft, [0, 1], progress=False)
 
 
 def test_latency_ms(tokenizer, notes):
     model = _tiny(tokenizer)
-    assert student.latency_ms(model, tokenizer, notes, batch_size=4, repeats=2) > 0
+    assert kdtrain.latency_ms(model, tokenizer, notes, batch_size=4, repeats=2) > 0
     with pytest.raises(LlmkitError, match="batch_size"):
-        student.latency_ms(model, tokenizer, notes[:2], batch_size=4)
+        kdtrain.latency_ms(model, tokenizer, notes[:2], batch_size=4)
 
 
 def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, tokenizer):
-    from llmkit import compress
+    from llmkit.finetune import loop
 
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
-    teacher_tok = assets.load_tokenizer("minilm")
-    teacher = compress.save_classifier(tiny_classifier(), teacher_tok, tmp_path / "teacher")
+    teacher_tok = models.load_tokenizer("minilm")
+    teacher = loop.save_classifier(tiny_classifier(), teacher_tok, tmp_path / "teacher")
     kwargs = {
         "teacher_train_size": 24, "teacher_epochs": 1, "pretrain_notes": 40, "transfer_notes": 16,
         "pretrain_cfg": student.StudentPretrainConfig(**TINY, vocab_size=300, block_len=32, steps=2, batch_size=4),
-        "kd_cfg": student.DistillConfig(epochs=1, batch_size=8, max_length=32), "bf16": False, "teacher_name": str(teacher),
+        "kd_cfg": kdtrain.DistillConfig(epochs=1, batch_size=8, max_length=32), "bf16": False, "teacher_name": str(teacher),
     }  # fmt: skip
     model, tok, info = student.distilled_student(**kwargs, log_dir=tmp_path / "tb1")
     assert info["cached"] is False and info["steps"] == 5  # (16 unlabeled + 24 labeled) / 8
@@ -178,7 +180,7 @@ def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, token
     assert (folder / "model.safetensors").exists() and not list(folder.parent.glob(".*"))
     again, tok2, info2 = student.distilled_student(**kwargs, log_dir=tmp_path / "tb2")
     assert info2["cached"] is True and info2["key"] == info["key"]
-    from llmkit.evaluate import read_scalars
+    from llmkit.core.evaluate import read_scalars
 
     for run in ("tb1", "tb2"):  # built or found, the same loss curve in TensorBoard
         steps, values = read_scalars(tmp_path / run)["distill/loss"]
@@ -190,26 +192,26 @@ def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, token
     with pytest.raises(LlmkitError, match="transfer_notes"):
         student.distilled_student(**{**kwargs, "transfer_notes": -1})
     with pytest.raises(LlmkitError, match="kd_cfg.max_length"):
-        student.distilled_student(**{**kwargs, "kd_cfg": student.DistillConfig(max_length=64)})
+        student.distilled_student(**{**kwargs, "kd_cfg": kdtrain.DistillConfig(max_length=64)})
 
 
 def test_distilled_student_on_an_analysts_task_uses_its_texts(tmp_path, monkeypatch):
-    from llmkit import compress
+    from llmkit.finetune import loop
 
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
-    teacher_tok = assets.load_tokenizer("minilm")
-    teacher = compress.save_classifier(tiny_classifier(), teacher_tok, tmp_path / "teacher")
+    teacher_tok = models.load_tokenizer("minilm")
+    teacher = loop.save_classifier(tiny_classifier(), teacher_tok, tmp_path / "teacher")
     notes = generate_unlabeled_notes(40, seed=3)["note"].tolist()
     import pandas as pd
 
     frame = pd.DataFrame(
         {"text": notes, "label": [i % 2 for i in range(40)], "split": ["train"] * 30 + ["test"] * 10}
     )
-    task = finetune.TextTask("analyst", frame, ("no", "yes"))
+    task = tasks.TextTask("analyst", frame, ("no", "yes"))
     kwargs = {
         "teacher_train_size": 30, "teacher_epochs": 1, "task": task, "bf16": False, "teacher_name": str(teacher),
         "pretrain_cfg": student.StudentPretrainConfig(**TINY, vocab_size=300, block_len=32, steps=2, batch_size=4),
-        "kd_cfg": student.DistillConfig(epochs=1, batch_size=10, max_length=32),
+        "kd_cfg": kdtrain.DistillConfig(epochs=1, batch_size=10, max_length=32),
     }  # fmt: skip
     _, _, info = student.distilled_student(**kwargs)
     assert info["cached"] is False and info["task"] == "analyst" and info["steps"] == 3  # 30 train texts / 10

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmkit import fusion, runner, study
-from llmkit.data.synth.clinical_notes import load_diabetes_notes
+from llmkit.core.errors import LlmkitError
+from llmkit.course import runner
+from llmkit.data.synth.diabetes_notes import load_diabetes_notes
 from llmkit.data.text import PIMA_COLUMNS, records_to_text
-from llmkit.errors import LlmkitError
+from llmkit.study import fusion, healthcare
 
 
 @pytest.fixture(scope="module")
@@ -38,32 +39,36 @@ def analyst_csv(tmp_path, analyst_frame):
 
 
 def test_builtin_study_has_the_notes_vitals_and_splits():
-    data = study.load_study()
+    data = healthcare.load_study()
     assert data.builtin and data.task.label_names == ("no diabetes", "diabetes")
     assert set(data.task.frame["split"]) == {"train", "validation", "test"}
     assert "hba1c" in data.features and data.features_of("test").shape == (1000, len(data.features))
 
 
 def test_analyst_table_is_read_mapped_and_split_stratified(analyst_csv):
-    data = study.load_study(analyst_csv, "clinical_text", "outcome", ["glucose_mg_dl", "a1c_pct"], seed=3)
+    data = healthcare.load_study(
+        analyst_csv, "clinical_text", "outcome", ["glucose_mg_dl", "a1c_pct"], seed=3
+    )
     frame = data.task.frame
     assert not data.builtin and data.task.label_names == ("no", "yes")
     assert frame["split"].value_counts().to_dict() == {"train": 120, "validation": 40, "test": 40}
     rates = frame.groupby("split")["label"].mean()
     assert rates.max() - rates.min() < 0.05  # stratified
-    again = study.load_study(analyst_csv, "clinical_text", "outcome", ["glucose_mg_dl", "a1c_pct"], seed=3)
+    again = healthcare.load_study(
+        analyst_csv, "clinical_text", "outcome", ["glucose_mg_dl", "a1c_pct"], seed=3
+    )
     assert again.task.frame["split"].tolist() == frame["split"].tolist()  # seeded
 
 
 def test_a_split_column_is_used_and_a_validation_split_carved_when_missing(tmp_path, analyst_frame):
     path = tmp_path / "split.csv"
     analyst_frame.assign(part=["test"] * 50 + ["train"] * 150).to_csv(path, index=False)
-    data = study.load_study(path, "clinical_text", "outcome", split_column="part")
+    data = healthcare.load_study(path, "clinical_text", "outcome", split_column="part")
     counts = data.task.frame["split"].value_counts().to_dict()
     assert counts == {"train": 120, "test": 50, "validation": 30}
     analyst_frame.assign(part="train").to_csv(path, index=False)
     with pytest.raises(LlmkitError, match="split column 'part' has no 'test' rows"):
-        study.load_study(path, "clinical_text", "outcome", split_column="part")
+        healthcare.load_study(path, "clinical_text", "outcome", split_column="part")
 
 
 @pytest.mark.parametrize(
@@ -93,14 +98,14 @@ def test_bad_tables_are_refused_in_one_line(tmp_path, analyst_frame, change, mes
     elif change != "missing_file":
         df.to_csv(path, index=False)
     with pytest.raises(LlmkitError, match=message) as info:
-        study.load_study(path, text, "outcome")
+        healthcare.load_study(path, text, "outcome")
     assert "\n" not in str(info.value) and "bad.csv" in str(info.value)
 
 
 def test_a_byte_order_mark_is_accepted(tmp_path, analyst_frame):
     path = tmp_path / "excel.csv"
     path.write_bytes(b"\xef\xbb\xbf" + analyst_frame.to_csv(index=False).encode())
-    assert study.load_study(path, "clinical_text", "outcome").task.num_labels == 2
+    assert healthcare.load_study(path, "clinical_text", "outcome").task.num_labels == 2
 
 
 def test_records_to_text():
@@ -139,19 +144,19 @@ def test_fusion_beats_either_modality_when_each_holds_half_the_rule():
 
 
 def test_one_feature_column_may_be_a_string_and_label_counts_are_checked(analyst_csv):
-    data = study.load_study(analyst_csv, "clinical_text", "outcome", "a1c_pct")
+    data = healthcare.load_study(analyst_csv, "clinical_text", "outcome", "a1c_pct")
     assert data.features == ("a1c_pct",)
-    assert study.labels_to_use(data, "train_size", 5000) == 120  # capped at the training rows
+    assert healthcare.labels_to_use(data, "train_size", 5000) == 120  # capped at the training rows
     with pytest.raises(LlmkitError, match="few_labels: expected a whole number of labels >= 2"):
-        study.labels_to_use(data, "few_labels", 1)
+        healthcare.labels_to_use(data, "few_labels", 1)
 
 
 def test_stage_row():
-    row = study.stage_row("x", 10, [0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], 1.5, 2.0, 3.0)
+    row = healthcare.stage_row("x", 10, [0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], 1.5, 2.0, 3.0)
     assert row["accuracy"] == pytest.approx(2 / 3) and row["size_mb"] == 1.5 and row["labels used"] == 10
-    halves = study.stage_row("x", 10, [0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], shifted=[0, 0, 1])
+    halves = healthcare.stage_row("x", 10, [0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], shifted=[0, 0, 1])
     assert halves["accuracy, training words"] == 1.0 and halves["accuracy, unseen paraphrases"] == 0.0
-    assert study.few_label_epochs(64) == 15 and study.few_label_epochs(1000) == 3
+    assert healthcare.few_label_epochs(64) == 15 and healthcare.few_label_epochs(1000) == 3
 
 
 # ------------------------------------------------------------------------------- the notebook, analyst path

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from llmkit.core.errors import LlmkitError
 from llmkit.data.tables import SUPPORTED_EXTENSIONS, read_table, validate_frame
-from llmkit.errors import LlmkitError
 
 CSV = "id,text,outcome\n1,polyuria and thirst,1\n2,knee pain,0\n3,blurred vision,1\n4,cough,0\n"
 

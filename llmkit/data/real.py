@@ -4,7 +4,7 @@ Every loader reads files installed by pip (nothing is downloaded) and returns a 
 snake_case column names and ``df.attrs`` recording ``source``, ``license``, ``citation`` and
 ``target`` (the column a lesson predicts, ``""`` when there is none). :func:`to_dataset` turns a table
 into a ``datasets.Dataset`` that keeps those notes. Notebook 00 lists them via
-:func:`llmkit.assets.inventory`; the stage notebooks and case studies load them (e.g. digits for
+:func:`llmkit.assets.catalog.inventory`; the stage notebooks and case studies load them (e.g. digits for
 distillation in 05, drug reviews for fine-tuning text classifiers, Pima and diabetes for healthcare).
 
 Importing this module is cheap: pandas, scikit-learn and friends load inside the functions.
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from llmkit.assets import Asset, package_dir, package_version
-from llmkit.errors import LlmkitError
+from llmkit.assets.packages import Asset, package_dir, package_version
+from llmkit.core.errors import LlmkitError
 
 if TYPE_CHECKING:
     import datasets
@@ -355,7 +355,7 @@ def to_dataset(df: pd.DataFrame) -> datasets.Dataset:
 
 
 def table_assets() -> list[Asset]:
-    """One :class:`~llmkit.assets.Asset` per packaged table, checked on disk (nothing is read)."""
+    """One :class:`~llmkit.assets.packages.Asset` per packaged table, checked on disk (nothing is read)."""
     assets = []
     for spec in TABLES.values():
         folder = package_dir(spec.import_name)

@@ -3,7 +3,7 @@
 :func:`read_table` reads a CSV, TSV, Parquet or JSONL file (chosen by its extension) and hands the frame
 to :func:`validate_frame`, which any DataFrame can also go through. Every problem -- a missing file, an
 encoding the parser would misread, a misspelt column, a label with one class, empty texts, a feature
-column holding text -- is one :class:`~llmkit.errors.LlmkitError` line that names the file, the column
+column holding text -- is one :class:`~llmkit.core.errors.LlmkitError` line that names the file, the column
 and what was expected, raised before any model is built::
 
     notes.csv: no column 'note'; columns are: id, text, outcome; did you mean 'notes'?
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmkit.errors import LlmkitError
+from llmkit.core.errors import LlmkitError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from llmkit.errors import LlmkitError
+from llmkit.core.errors import LlmkitError
 
 if TYPE_CHECKING:
     import pandas as pd

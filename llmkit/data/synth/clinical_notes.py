@@ -31,14 +31,20 @@ pretraining uses every family unless told otherwise.
 from __future__ import annotations
 
 import math
-import os
 import random
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmkit.errors import LlmkitError
+from llmkit.core.errors import LlmkitError
+from llmkit.data.synth.clinical_vocabulary import (
+    DISTRACTORS,
+    FAMILIES,
+    LAB_MODES,
+    MED_DOSES,
+    MED_FORMS,
+    SYMPTOM_RATES,
+    TEMPLATES,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,9 +56,6 @@ HELD_OUT_FAMILIES: tuple[str, ...] = (  # words that decide the label (lab names
     "diabetes:abbrev", "glucose:full", "hba1c:full", "hyperglycemia:lay", "metformin:brand",
     "negation:negative_for", "polydipsia:lay", "polyuria:lay",
 )  # fmt: skip
-DATASET_CALL: dict[str, Any] = {"n_notes": 5000, "seed": 0, "label_noise": 0.05}  # the committed file
-DATA_DIR = Path("data") / "diabetes_notes"  # relative to the repository root
-CSV_NAME = "diabetes_notes.csv"
 
 # fmt: off
 STRUCTURED_COLUMNS: tuple[str, ...] = (
@@ -60,70 +63,7 @@ STRUCTURED_COLUMNS: tuple[str, ...] = (
 )
 LIST_COLUMNS: tuple[str, ...] = ("conditions", "symptoms", "medications")  # ";"-joined names, "" = none
 VITAL_COLUMNS: tuple[str, ...] = tuple(c for c in STRUCTURED_COLUMNS if c != "sex")  # numeric: for fusion
-# concept -> family -> surface forms; a family is one way of naming the concept
-FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
-    "diabetes": {"abbrev": ("T2DM", "DM2", "T2D"), "full": ("type 2 diabetes", "type 2 diabetes mellitus")},
-    "hypertension": {"abbrev": ("HTN",), "full": ("hypertension", "high blood pressure")},
-    "hyperglycemia": {"clinical": ("hyperglycemia",), "lay": ("high blood sugar", "high sugars"),
-                      "lab": ("elevated glucose", "elevated blood glucose")},
-    "hba1c": {"abbrev": ("HbA1c", "A1c", "Hgb A1c"), "full": ("hemoglobin A1c", "glycated hemoglobin")},
-    "glucose": {"abbrev": ("FBG", "FPG"), "full": ("fasting glucose", "fasting blood glucose", "fasting blood sugar")},
-    "bmi": {"abbrev": ("BMI",), "full": ("body mass index",)},
-    "polyuria": {"clinical": ("polyuria",), "lay": ("frequent urination", "increased urination")},
-    "polydipsia": {"clinical": ("polydipsia",), "lay": ("excessive thirst", "increased thirst", "constant thirst")},
-    "fatigue": {"clinical": ("fatigue", "malaise"), "lay": ("tiredness", "low energy")},
-    "blurred_vision": {"clinical": ("blurred vision", "visual blurring"), "lay": ("blurry vision",)},
-    "weight_loss": {"clinical": ("unintentional weight loss",), "lay": ("weight loss without trying",)},
-    "neuropathy": {"clinical": ("peripheral neuropathy",), "lay": ("numbness in the feet", "tingling in both feet")},
-    "metformin": {"generic": ("metformin", "metformin ER"), "brand": ("Glucophage",)},
-    "negation": {"denies": ("denies {}", "pt denies {}"), "no_history": ("no history of {}", "no hx of {}"),
-                 "negative_for": ("negative for {}", "ROS negative for {}"), "no": ("no {}",)},
-}
-# symptom -> probability when (diabetic with fasting glucose >= 140, other diabetic, not diabetic)
-SYMPTOM_RATES: dict[str, tuple[float, float, float]] = {
-    "polyuria": (0.55, 0.15, 0.04), "polydipsia": (0.50, 0.12, 0.03), "fatigue": (0.50, 0.35, 0.20),
-    "blurred_vision": (0.25, 0.08, 0.03), "weight_loss": (0.20, 0.05, 0.03), "neuropathy": (0.20, 0.12, 0.02),
-}
-# distractor condition -> (surface forms, prevalence, usual medication)
-DISTRACTORS: dict[str, tuple[tuple[str, ...], float, str]] = {
-    "asthma": (("asthma",), 0.09, "albuterol"),
-    "gerd": (("GERD", "acid reflux", "gastroesophageal reflux disease"), 0.14, "omeprazole"),
-    "osteoarthritis": (("osteoarthritis", "OA of the knee", "degenerative joint disease"), 0.15, "acetaminophen"),
-    "hypothyroidism": (("hypothyroidism",), 0.07, "levothyroxine"),
-    "depression": (("depression", "MDD"), 0.10, "sertraline"),
-    "hyperlipidemia": (("hyperlipidemia", "HLD", "high cholesterol"), 0.20, "atorvastatin"),
-}
-MED_FORMS: dict[str, tuple[str, ...]] = {"insulin": ("insulin glargine", "basal insulin", "insulin")}
-MED_DOSES: dict[str, tuple[str, ...]] = {
-    "metformin": ("500 mg BID", "1000 mg BID", "850 mg daily"), "insulin": ("20 units at bedtime", "30 units daily"),
-    "lisinopril": ("10 mg daily", "20 mg daily"), "amlodipine": ("5 mg daily",), "albuterol": ("inhaler PRN",),
-    "atorvastatin": ("20 mg daily", "40 mg nightly"), "acetaminophen": ("PRN",), "levothyroxine": ("50 mcg daily",),
-}
-# sentence templates; the note's sentences are shuffled, the intro usually first and the plan last
-TEMPLATES: dict[str, tuple[str, ...]] = {
-    "intro": ("{a}-year-old {s} presenting for {why}.", "{a} yo {x} seen for {why}.",
-              "Pt is a {a}-year-old {s} here for {why}.", "{a}-year-old {s}, here for {why}."),
-    "reason": ("routine follow-up", "an annual physical", "medication review", "knee pain", "a cough",
-               "a wellness visit", "lab review", "a preoperative evaluation", "a new patient visit"),
-    "history": ("PMH: {}.", "Past medical history of {}.", "History significant for {}.", "Hx: {}."),
-    "reports": ("Reports {}.", "Complains of {}.", "C/o {}.", "Endorses {}.", "Notes {} for weeks."),
-    "bp": ("BP {}/{}", "blood pressure {}/{}"),
-    "bmi": ("{} {}", "{} of {}", "{} {} kg/m2"),
-    "vitals": ("Vitals: {}.", "On exam, {}.", "{}."),
-    "hba1c": ("{} {}%", "{} of {}%", "{} {}", "{}: {}%"),
-    "glucose": ("{} {} mg/dL", "{} of {} mg/dL", "{} {}", "{}: {} mg/dl"),
-    "labs": ("Labs: {}.", "Recent labs show {}.", "Lab results: {}.", "{}."),
-    "hyperglycemia": ("Labs notable for {}.", "Chart review notes {}.", "Prior visits documented {}."),
-    "relative": ("mother", "father", "sister", "brother", "maternal grandmother"),
-    "family": ("FHx: {r} with {d}.", "Family history of {d} ({r}).", "{r} has {d}."),
-    "meds": ("Medications: {}.", "Meds: {}.", "Current medications include {}.", "Takes {}."),
-    "no_meds": ("No regular medications.", "Meds: none.", "Not on any medications."),
-    "allergies": ("NKDA.", "No known drug allergies.", "Allergies: penicillin.", "Allergic to sulfa."),
-    "plan": ("follow up in 3 months", "continue current management", "repeat labs in 6 months",
-             "counseled on diet and exercise", "flu vaccine given", "return if symptoms worsen"),
-}
 # fmt: on
-LAB_MODES = ("number",) * 15 + ("category",) * 2 + ("omit",) * 3  # how a note gives a lab: 75 / 10 / 15 %
 
 
 # ------------------------------------------------------------------------------------------ patients
@@ -484,123 +424,3 @@ def diabetes_rule(df: pd.DataFrame) -> pd.Series:
 def best_achievable_accuracy(df: pd.DataFrame) -> float:
     """Accuracy of the noise-free rule against the noisy labels: the ceiling for any model (= 1 - noise)."""
     return float((diabetes_rule(df) == df["label"]).mean())
-
-
-# --------------------------------------------------------------------------------- committed file
-
-
-def _readme(df: pd.DataFrame) -> str:
-    call = ", ".join(f"{k}={v!r}" for k, v in DATASET_CALL.items())
-    groups = [(s, df.split == s) for s in SPLITS]
-    groups += [(f"test, shifted={k}", (df.split == "test") & (df.shifted == k)) for k in (0, 1)]
-    rows = [
-        f"| {name} | {int(rows.sum())} | {df.label[rows].mean():.3f} | {best_achievable_accuracy(df[rows]):.4f} |"
-        for name, rows in groups
-    ]
-    families = "\n".join(
-        f"| {c} | {f} | {', '.join(forms)} | {'**held out**' if f'{c}:{f}' in HELD_OUT_FAMILIES else ''} |"
-        for c, fams in FAMILIES.items()
-        for f, forms in fams.items()
-    )
-    return f"""# diabetes_notes -- synthetic clinical notes for diabetes detection
-
-Generated, not real: no patient exists. License: CC0 1.0 (public domain dedication).
-
-`{CSV_NAME}` ({len(df)} rows) is written by `llmkit.data.synth.clinical_notes.write_dataset()`
-(`python -m llmkit.data.synth.clinical_notes`), which calls `generate_notes({call})`.
-`tests/test_clinical_notes.py` regenerates it and checks it byte for byte. Load it with
-`llmkit.data.synth.clinical_notes.load_diabetes_notes(split=None)`.
-
-## Label rule
-
-    rule  = hba1c >= {HBA1C_CUTOFF} or fasting_glucose >= {GLUCOSE_CUTOFF} or on a diabetes medication ({", ".join(DIABETES_MEDICATIONS)})
-    label = rule, flipped in exactly round({DATASET_CALL["label_noise"]} * rows) rows of each split and each half of test
-
-The flips are independent of everything else, so the rule is the best classifier and its accuracy is the
-ceiling for any model. Every note lists the complete medications and, whenever they do not settle the rule,
-every lab the rule needs (as a number or its ADA category), so the ceiling holds for the text alone too.
-A lab is omitted only when the rest of the note already makes the rule positive, so a missing lab is weak
-evidence of a positive label: a shortcut a model can learn without understanding anything.
-
-| split | rows | positive rate | best achievable accuracy |
-|---|---|---|---|
-{chr(10).join(rows)}
-
-## Columns
-
-| column | meaning |
-|---|---|
-| patient_id | P00001 ... |
-| note | the free-text note (one line) |
-| label | 1 = diabetes by the rule above, after label noise |
-| split | train / validation / test (60 / 20 / 20) |
-| shifted | 1 = a test note written in the held-out families (half of test); 0 otherwise |
-| age, sex | years; F or M |
-| bmi | kg/m2 |
-| fasting_glucose | mg/dL |
-| hba1c | % |
-| systolic_bp, diastolic_bp | mmHg |
-| family_history | 1 = a first- or second-degree relative with diabetes |
-| conditions, symptoms, medications | `;`-separated names; empty = none |
-| families | `;`-separated paraphrase families the note used (`concept:family`) |
-
-## Paraphrase families
-
-`held_out_families` defaults to `HELD_OUT_FAMILIES`, marked below: those families never occur in train or
-validation notes, nor in the test notes with `shifted == 0`. The test notes with `shifted == 1` name every
-concept that has a held-out family in a held-out family, so comparing the two halves of test measures what
-unseen paraphrase costs a model.
-Unlabeled notes for pretraining are not committed: `generate_unlabeled_notes(n_notes=20000, seed=0)` makes
-them on demand (a few seconds), from other patients, with every family.
-
-| concept | family | surface forms | |
-|---|---|---|---|
-{families}
-"""
-
-
-def dataset_files(df: pd.DataFrame) -> dict[str, str]:
-    """The committed files' contents for a generated frame: ``{file name: text}``."""
-    return {CSV_NAME: df.to_csv(index=False, lineterminator="\n"), "README.md": _readme(df)}
-
-
-def write_dataset(out_dir: str | Path | None = None) -> Path:
-    """Write ``diabetes_notes.csv`` and its ``README.md`` (default: ``<repo>/data/diabetes_notes``)."""
-    from llmkit.config import repo_root
-
-    out = Path(out_dir) if out_dir is not None else repo_root() / DATA_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in dataset_files(generate_notes(**DATASET_CALL)).items():
-        tmp = out / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(text.encode("utf-8"))
-        os.replace(tmp, out / name)  # atomic: a concurrent reader never sees half a file
-    return out / CSV_NAME
-
-
-def load_diabetes_notes(split: str | None = None) -> pd.DataFrame:
-    """The committed labeled notes (all splits, or one); regenerated into the cache if the file is absent."""
-    from llmkit.config import cache_dir, repo_root
-    from llmkit.data.tables import read_table
-
-    if split is not None and split not in SPLITS:
-        raise LlmkitError(f"split: expected one of {', '.join(SPLITS)} or None, got {split!r}")
-    path = repo_root() / DATA_DIR / CSV_NAME
-    if not path.is_file():
-        path = cache_dir("data", "diabetes_notes") / CSV_NAME
-        if not path.is_file():
-            write_dataset(path.parent)
-    df = read_table(
-        path, text_column="note", label_column="label", split_column="split", feature_columns=VITAL_COLUMNS
-    )
-    for key in LIST_COLUMNS:  # an empty list reads back as NaN
-        df[key] = df[key].fillna("")
-    return df if split is None else df[df["split"] == split].reset_index(drop=True)
-
-
-if __name__ == "__main__":
-    csv = write_dataset()
-    data = load_diabetes_notes()
-    print(f"{csv}: {len(data)} rows, best achievable accuracy {best_achievable_accuracy(data):.4f}")
-    start = time.perf_counter()
-    unlabeled = generate_unlabeled_notes(20000)
-    print(f"{len(unlabeled)} unlabeled notes in {time.perf_counter() - start:.2f} s")

@@ -1,0 +1,8 @@
+"""Notebook 08, 推理与部署 (inference and deployment): a bundle, an HTTP service, load, and monitoring.
+
+* ``export``     ``build_bundle``, ``load_predictor``
+* ``serve``      ``create_app``, ``start`` (``llmkit serve``)
+* ``microbatch`` ``MicroBatcher``
+* ``loadtest``   ``run_load``, ``malformed_requests``, ``flood``
+* ``monitor``    ``read_log``, ``drift_report``
+"""

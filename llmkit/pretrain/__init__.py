@@ -1,0 +1,9 @@
+"""Notebook 02, 预训练 (pretraining): a tokenizer and two small language models trained from scratch.
+
+* ``tokenization`` ``train_wordpiece``, ``fertility``
+* ``lmdata``       ``build_corpus``, ``held_out_split``, ``token_blocks``, the unigram baseline
+* ``networks``     ``build_model`` (masked or causal LM), ``fill_mask``, ``generate_text``
+* ``training``     ``train_lm``, ``evaluate_lm``
+* ``scaling``      ``training_flops``, ``throughput``, the mini scaling study
+* ``ddp``          the same training under ``torchrun`` (``python -m llmkit.pretrain.ddp``)
+"""

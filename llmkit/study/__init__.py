@@ -1,0 +1,5 @@
+"""The case studies (``notebooks/case_studies/``) and the analyst path into them.
+
+* ``healthcare`` ``load_study``, ``compare_modalities``, ``stage_row``, ``pima_comparison``
+* ``fusion``     ``compare`` (text, vitals and late fusion)
+"""

@@ -156,11 +156,11 @@ def test_bad_configuration_raises(tokenizer, notes):
         kdtrain.distill_classifier(model, tokenizer, notes, soft, [0, 1], progress=False)
 
 
-def test_latency_ms(tokenizer, notes):
+def test_forward_latency_ms(tokenizer, notes):
     model = _tiny(tokenizer)
-    assert kdtrain.latency_ms(model, tokenizer, notes, batch_size=4, repeats=2) > 0
+    assert kdtrain.forward_latency_ms(model, tokenizer, notes, batch_size=4, repeats=2) > 0
     with pytest.raises(LlmkitError, match="batch_size"):
-        kdtrain.latency_ms(model, tokenizer, notes[:2], batch_size=4)
+        kdtrain.forward_latency_ms(model, tokenizer, notes[:2], batch_size=4)
 
 
 def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, tokenizer):

@@ -84,7 +84,7 @@ def timing_batch(
 
 def latency_ms(variant: Variant, batch: Batch, repeats: int = 20, warmup: int = 3) -> float:
     """Median wall time of one ``variant.logits(batch)`` in milliseconds, after ``warmup`` calls."""
-    from llmkit.core.machine import median_ms
+    from llmkit.core.timing import median_ms
 
     return median_ms(lambda: variant.logits(batch), repeats, warmup)
 
@@ -135,15 +135,15 @@ def time_variants(
 ) -> Latencies:
     """Median latency of every variant at every batch size, timed in ``rounds`` alternating blocks.
 
-    On a shared machine speed drifts; flipping the order every round spreads the drift over all
-    variants, and :meth:`Latencies.speedup` compares pairs timed within the same round. Variants with
-    different tokenizers (a distilled student has its own vocabulary) take ``texts``: each gets
-    :func:`timing_batch` of the same texts at the same ``length``, through its own tokenizer.
+    On a shared machine speed drifts; :func:`llmkit.core.timing.alternate` flips the order every round
+    to spread the drift over all variants, and :meth:`Latencies.speedup` compares pairs timed within
+    the same round. Variants with different tokenizers (a distilled student has its own vocabulary) take
+    ``texts``: each gets :func:`timing_batch` of the same texts at the same ``length``, through its own
+    tokenizer.
     """
     import torch
-    from tqdm.auto import tqdm
 
-    from llmkit.core.machine import median_ms
+    from llmkit.core.timing import alternate
 
     items = list(variants.values()) if isinstance(variants, Mapping) else list(variants)
     if (
@@ -163,17 +163,13 @@ def time_variants(
             if id(v.tokenizer) not in built:
                 built[id(v.tokenizer)] = {b: timing_batch(v.tokenizer, texts, b, length) for b in sizes}
     own = {v.name: batches if batches is not None else built[id(v.tokenizer)] for v in items}
-    ms: dict[str, dict[int, list[float]]] = {v.name: {b: [] for b in own[v.name]} for v in items}
-    for v in items:
-        for batch in own[v.name].values():
-            for _ in range(warmup):
-                v.logits(batch)
-    for r in tqdm(range(rounds), desc="timing", disable=not progress, leave=False):
-        for v in items if r % 2 == 0 else list(reversed(items)):
-            for size, batch in own[v.name].items():
-                ms[v.name][size].append(
-                    median_ms(lambda v=v, batch=batch: v.logits(batch), repeats, warmup=0)
-                )
+    calls = {
+        (v.name, size): (lambda v=v, batch=batch: v.logits(batch))
+        for v in items
+        for size, batch in own[v.name].items()
+    }
+    timed = alternate(calls, rounds, warmup, repeats, progress=progress)
+    ms = {v.name: {size: timed.ms[(v.name, size)] for size in own[v.name]} for v in items}
     length = int(next(iter(own[items[0].name].values()))["input_ids"].shape[1])
     return Latencies(ms, length, torch.get_num_threads())
 

@@ -1,5 +1,5 @@
-"""This machine: versions, cores and device, the fp32 matmul peak throughput is reported against,
-and timing helpers.
+"""This machine: versions, cores and device, and the fp32 matmul peak throughput is reported against
+(timing helpers live in :mod:`llmkit.core.timing`).
 
 Throughput in the course is always given twice: in its own unit (tokens/s, requests/s) and as a
 fraction of :func:`matmul_gflops` measured in the same run, so a number from a laptop and one from
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 #: the stack notebook 00 reports (distribution names)
 STACK: tuple[str, ...] = (
@@ -93,15 +92,3 @@ def matmul_gflops(n: int = 1024, repeats: int = 5, device: str | None = None) ->
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
-
-
-def median_ms(fn: Callable[[], object], repeats: int = 20, warmup: int = 3) -> float:
-    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)

@@ -172,7 +172,7 @@ def distill_classifier(
 # ------------------------------------------------------------------------------------------------ speed
 
 
-def latency_ms(
+def forward_latency_ms(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],  # the first batch_size of them form the batch
@@ -180,10 +180,11 @@ def latency_ms(
     repeats: int = 10,  # timed forward passes; the median is returned
     max_length: int = 128,
 ) -> float:
-    """Median wall time (ms) of one no-grad forward pass over a padded batch of ``batch_size`` texts."""
+    """Median wall time (ms) of one no-grad forward pass of ``model`` over the first ``batch_size`` texts,
+    tokenized and padded here (:func:`llmkit.compress.lineup.latency_ms` times a prepared variant instead)."""
     import torch
 
-    from llmkit.core.machine import median_ms
+    from llmkit.core.timing import median_ms
 
     if len(texts) < batch_size:
         raise LlmkitError(f"texts: expected at least batch_size={batch_size} texts, got {len(texts)}")

@@ -16,7 +16,8 @@ the machine does but the task does not need, so a padded batch shows up as lower
 
 **Throughput** is examples/s and, divided by :func:`llmkit.core.machine.matmul_gflops` measured in the same
 run, a fraction of the machine's fp32 peak. On a shared machine timings drift, so variants are timed in
-alternating blocks, each beside a fresh peak measurement, and medians are reported.
+alternating blocks (:func:`llmkit.core.timing.alternate`), each beside a fresh peak measurement, and
+medians are reported.
 """
 
 from __future__ import annotations
@@ -187,13 +188,13 @@ def compare(
     """Time each variant's batches as real training steps, in ``rounds`` alternating blocks.
 
     One untimed warm-up step per variant first (allocations, kernel choice). Each round measures the
-    matmul peak, then runs every variant once (the order flips every round). ``model`` is trained by
-    these steps: pass a throwaway copy.
+    matmul peak, then runs every variant's batches once (:func:`llmkit.core.timing.alternate`: the order
+    flips every round). ``model`` is trained by these steps: pass a throwaway copy.
     """
     import torch
-    from tqdm.auto import tqdm
 
     from llmkit.core.machine import matmul_gflops
+    from llmkit.core.timing import alternate
 
     params = classifier_params(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, fused=True)  # as in training
@@ -201,13 +202,21 @@ def compare(
     for v in variants:
         if np.isnan(v.flops):
             v.flops = classifier_flops(params, v.lengths)
-        v.seconds = []
         training_step(model, v.batches[0], optimizer, v.bf16)
-    peaks = []
-    for r in tqdm(range(rounds), desc="timing", disable=not progress, leave=False):
-        peaks.append(matmul_gflops(peak_n, repeats=3))
-        for v in variants if r % 2 == 0 else list(reversed(variants)):
-            v.seconds.append(sum(training_step(model, b, optimizer, v.bf16) for b in v.batches))
+    passes = {
+        i: (lambda v=v: [training_step(model, b, optimizer, v.bf16) for b in v.batches])
+        for i, v in enumerate(variants)
+    }
+    peaks: list[float] = []
+    timed = alternate(
+        passes,
+        rounds,
+        warmup=0,
+        before_round=lambda _: peaks.append(matmul_gflops(peak_n, repeats=3)),
+        progress=progress,
+    )
+    for i, v in enumerate(variants):
+        v.seconds = [ms / 1e3 for ms in timed.ms[i]]
     model.eval()
     return Comparison({v.name: v for v in variants}, peaks)
 

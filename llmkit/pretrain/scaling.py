@@ -103,10 +103,9 @@ def choose_threads(max_threads: int, repeats: int = 3) -> int:
     ~10x slower than one thread (every small op waits at a barrier for the descheduled thread); on an idle
     machine two threads are ~1.7x faster. Only a measurement tells which case this is.
     """
-    import statistics
-    import time
-
     import torch
+
+    from llmkit.core.timing import median_ms
 
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(1024, 128, generator=generator, requires_grad=True)  # [tokens, hidden]
@@ -116,17 +115,11 @@ def choose_threads(max_threads: int, repeats: int = 3) -> int:
         for _ in range(4):
             ((x @ w).softmax(-1) @ w.T).sum().backward()  # many small ops, as in a tiny transformer
 
-    seconds = {}
+    ms = {}
     for n in range(1, max(1, max_threads) + 1):
         torch.set_num_threads(n)
-        work()  # warm-up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            work()
-            times.append(time.perf_counter() - start)
-        seconds[n] = statistics.median(times)
-    best = min(seconds, key=seconds.get)
+        ms[n] = median_ms(work, repeats, warmup=1)
+    best = min(ms, key=ms.get)
     torch.set_num_threads(best)
     return best
 

@@ -23,7 +23,7 @@ from transformers import (
 
 from llmkit.core.errors import LlmkitError
 from llmkit.core.hardware import device, train_dtype
-from llmkit.core.machine import median_ms
+from llmkit.core.timing import median_ms
 from llmkit.pretrain.lmdata import BlockDataset, Corpus, Kind, LMCollator, validation_set
 
 # -------------------------------------------------------------------------------------------- training

@@ -3,7 +3,8 @@
 * ``config``   profiles (smoke / lesson / full), seeds, run folders: ``by_profile``, ``set_seed``, ``new_run_dir``
 * ``io``       the cache folder, cache keys and atomic writes: ``cache_dir``, ``cache_key``, ``atomic_write_text``
 * ``hardware`` device, dtype and threads: ``device``, ``train_dtype``, ``set_threads``, ``thread_count``
-* ``machine``  this machine's limits, measured: ``describe``, ``matmul_gflops``, ``median_ms``
+* ``machine``  this machine's limits, measured: ``describe``, ``matmul_gflops``
+* ``timing``   one timer: ``median_ms``, ``alternate`` (candidates timed in alternating rounds), ``Rounds``
 * ``evaluate`` metrics, intervals and the shared plots: ``classification_metrics``, ``bootstrap_interval``,
   ``plot_loss_curves``, ``read_scalars``
 * ``errors``   ``LlmkitError`` (one line, names what was wrong) and ``ClaimFailed``

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmkit.core.errors import LlmkitError
-from llmkit.core.io import cache_dir
+from llmkit.core.io import atomic_folder, cache_dir
 
 if TYPE_CHECKING:
     import torch
@@ -296,18 +296,13 @@ def save_pretrained_folder(
     folder: str | Path,  # replaced as a whole if it exists
     files: dict[str, str] | None = None,  # extra text files to put beside the weights, name -> text
 ) -> Path:
-    """``save_pretrained`` of model (safetensors) and tokenizer into ``folder``, via a temporary folder
-    renamed at the end, so the folder is never half written. Every cached or saved model uses it."""
-    import os
-    import shutil
-
+    """``save_pretrained`` of model (safetensors) and tokenizer into ``folder``, via a staging folder swapped
+    in at the end (:func:`llmkit.core.io.atomic_folder`), so the folder is never half written and an older
+    version stays whole until the new one replaces it. Every cached or saved model uses it."""
     folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    for name, text in (files or {}).items():
-        (tmp / name).write_text(text, encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)  # a rename cannot replace a non-empty folder
-    os.replace(tmp, folder)
+    with atomic_folder(folder) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        for name, text in (files or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
     return folder

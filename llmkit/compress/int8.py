@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmkit.core.errors import LlmkitError
+from llmkit.core.io import atomic_file
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -98,9 +98,8 @@ def save_int8(qmodel: Any, path: str | Path) -> Path:
     from safetensors.torch import save_file
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(int8_tensors(qmodel), str(tmp), metadata=_INT8_METADATA)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        save_file(int8_tensors(qmodel), str(tmp), metadata=_INT8_METADATA)
     return path
 
 

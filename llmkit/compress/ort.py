@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from llmkit.core.errors import LlmkitError
+from llmkit.core.io import atomic_file
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -73,9 +73,8 @@ def save_onnx(model: PreTrainedModel, path: str | Path, opset: int = 18) -> Path
             _logits_module(model), example, dynamo=True, dynamic_shapes=shapes, opset_version=opset,
             input_names=["input_ids", "attention_mask"], output_names=["logits"], verbose=False,
         )  # fmt: skip
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    program.save(str(tmp), external_data=False)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        program.save(str(tmp), external_data=False)
     return path
 
 
@@ -89,10 +88,8 @@ def quantize_onnx(source: str | Path, path: str | Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.onnx")
-    with _quiet("root"):  # the pre-processing advice
+    with atomic_file(path) as tmp, _quiet("root"):  # the pre-processing advice
         quantize_dynamic(Path(source), tmp, weight_type=QuantType.QInt8)
-    os.replace(tmp, path)
     return path
 
 

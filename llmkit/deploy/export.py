@@ -1,8 +1,8 @@
 """A deployable bundle: one folder a service loads, built from a fine-tuned classifier (notebook 08; the
 healthcare case study builds its own with the same function).
 
-:func:`build_bundle` writes, atomically (a temporary folder renamed at the end, as
-:func:`llmkit.assets.models.save_pretrained_folder` does)::
+:func:`build_bundle` writes, atomically (a staging folder swapped in at the end,
+:func:`llmkit.core.io.atomic_folder`)::
 
     bundle/
       model.safetensors, config.json   the PyTorch fp32 model (save_pretrained; never a pickle)
@@ -25,9 +25,7 @@ Importing this module is cheap (numpy only).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from llmkit.core.errors import LlmkitError
-from llmkit.core.io import atomic_write_text
+from llmkit.core.io import atomic_folder, atomic_write_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -141,9 +139,7 @@ def build_bundle(
             f"model card labels: {len(card.labels)} names for a model with {model.config.num_labels} classes"
         )
     folder = Path(folder)
-    staging = folder.with_name(f".{folder.name}.{os.getpid()}.build")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with atomic_folder(folder) as staging:  # a failure leaves no half bundle and the old one untouched
         start = time.perf_counter()
         loop.save_classifier(model.eval(), tokenizer, staging)  # safetensors + tokenizer
         if onnx:
@@ -157,11 +153,6 @@ def build_bundle(
         body = {**card.to_dict(), "backends": backends, "files_bytes": files,
                 "build_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
         (staging / CARD_FILE).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # never leave half a bundle behind
-        raise
-    shutil.rmtree(folder, ignore_errors=True)  # a rename cannot replace a non-empty folder
-    os.replace(staging, folder)
     return folder
 
 

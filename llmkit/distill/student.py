@@ -3,7 +3,6 @@ and cached (notebooks 06, 08 and the case study load it)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Sequence
@@ -105,17 +104,17 @@ def pretrain_student(
     import torch
 
     from llmkit.assets.models import save_pretrained_folder
-    from llmkit.core.io import cache_dir, cache_key
+    from llmkit.core.io import cached_folder
     from llmkit.pretrain import lmdata, networks, training
     from llmkit.pretrain.tokenization import train_wordpiece
 
     cfg = cfg or StudentPretrainConfig()
     if len(texts) < 20:
         raise LlmkitError(f"texts: expected at least 20 unlabeled documents, got {len(texts)}")
-    folder = cache_dir("student") / cache_key(asdict(cfg), texts)
-    report_path = folder / "student_report.json"
-    if cache and report_path.exists():
-        return folder, {**json.loads(report_path.read_text()), "cached": True}
+    entry = cached_folder("student", asdict(cfg), texts, info_name="student_report.json", cache=cache)
+    folder = entry.folder
+    if (saved := entry.found()) is not None:
+        return folder, {**saved, "cached": True}
 
     start = time.perf_counter()
     tokenizer = train_wordpiece(texts, vocab_size=cfg.vocab_size)
@@ -138,7 +137,7 @@ def pretrain_student(
         "train_blocks": len(corpus.train),
         "cached": False,
     }
-    save_pretrained_folder(model, tokenizer, folder, {"student_report.json": json.dumps(report, indent=1)})
+    entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), report)
     if run_dir is None:
         shutil.rmtree(logs, ignore_errors=True)
     return folder, report
@@ -208,7 +207,7 @@ def distilled_student(
     student or found it. The model is returned in eval mode.
     """
     from llmkit.assets.models import save_pretrained_folder
-    from llmkit.core.io import cache_dir, cache_key
+    from llmkit.core.io import cached_folder
     from llmkit.data.synth.clinical_notes import generate_unlabeled_notes
     from llmkit.finetune import loop, tasks
     from llmkit.finetune.throughput import bf16_supported
@@ -247,14 +246,12 @@ def distilled_student(
             for t, y in zip(labeled_task.texts("train"), labeled_task.labels("train"), strict=True)
         ]
         rows += list(unlabeled or [])
-    key = cache_key(settings, rows)
-    folder = cache_dir("distilled") / key
-    info_path = folder / "distill_info.json"
-    if cache and info_path.exists():
+    entry = cached_folder("distilled", settings, rows, info_name="distill_info.json", cache=cache)
+    folder = str(entry.folder)
+    if (saved := entry.found()) is not None:
         model, tokenizer = load_student(folder, num_labels=labeled_task.num_labels, seed=seed)
-        info = json.loads(info_path.read_text())
-        _log_losses(log_dir, info.get("step_loss", []))
-        return model.eval(), tokenizer, {**info, "cached": True, "folder": str(folder)}
+        _log_losses(log_dir, saved.get("step_loss", []))
+        return model.eval(), tokenizer, {**saved, "cached": True, "folder": folder}
 
     start = time.perf_counter()
     teacher, teacher_tokenizer, _ = loop.finetuned_minilm(
@@ -276,12 +273,12 @@ def distilled_student(
     model, tokenizer = load_student(pretrained, num_labels=labeled_task.num_labels, seed=seed)
     run = distill_classifier(model, tokenizer, texts, soft, labels, kd_cfg, progress=False)
     info = {
-        **settings, "key": key, "steps": run.steps, "seconds": round(time.perf_counter() - start, 1),
+        **settings, "key": entry.key, "steps": run.steps, "seconds": round(time.perf_counter() - start, 1),
         "distill_seconds": round(run.seconds, 1), "step_loss": [round(x, 6) for x in run.step_loss],
     }  # fmt: skip
-    save_pretrained_folder(model, tokenizer, folder, {info_path.name: json.dumps(info, indent=1) + "\n"})
+    entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), info)
     _log_losses(log_dir, info["step_loss"])
-    return model.eval(), tokenizer, {**info, "cached": False, "folder": str(folder)}
+    return model.eval(), tokenizer, {**info, "cached": False, "folder": folder}
 
 
 def _log_losses(log_dir: str | Path | None, step_loss: Sequence[float]) -> None:

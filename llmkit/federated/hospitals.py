@@ -16,8 +16,7 @@ scored on. Two tasks:
 
 from __future__ import annotations
 
-import hashlib
-import os
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -137,22 +136,35 @@ def _split(task: str, partition: str, x: np.ndarray, y: np.ndarray, parts: list[
 def embed_texts(
     texts: Sequence[str], name: str = "minilm", max_length: int = 256, batch_size: int = 32
 ) -> np.ndarray:
-    """Frozen MiniLM sentence embeddings ``[n, 384]`` (:func:`llmkit.assets.models.embed`), cached on disk by content."""
-    from llmkit.core.io import cache_dir
+    """Frozen MiniLM sentence embeddings ``[n, 384]`` (:func:`llmkit.assets.models.embed`), cached on disk by
+    content: ``$LLMKIT_CACHE/embeddings/<name>-<cache_key>.npy``, keyed like every other cache."""
+    from llmkit.core.io import atomic_file, cache_dir, cache_key
 
-    key = hashlib.sha256(f"{name}|{max_length}|".encode() + "\x00".join(texts).encode("utf-8")).hexdigest()[
-        :24
-    ]
-    path = cache_dir("embeddings") / f"{name}-{key}.npy"
+    folder = cache_dir("embeddings")
+    path = folder / f"{name}-{cache_key({'model': name, 'max_length': max_length}, texts)}.npy"
     if path.is_file():
         return np.load(path)
+    legacy = folder / f"{name}-{_legacy_key(texts, name, max_length)}.npy"
+    if legacy.is_file():
+        logging.getLogger("llmkit").warning(
+            "embeddings cache: %s was keyed the old way (24-hex sha256); rebuilding it once as %s",
+            legacy.name, path.name,
+        )  # fmt: skip
     from llmkit.assets.models import embed, load_encoder, load_tokenizer
 
     vectors = embed(list(texts), load_encoder(name), load_tokenizer(name), batch_size, max_length).numpy()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
-    np.save(tmp, vectors.astype(np.float32))
-    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    with atomic_file(path) as tmp:  # a concurrent reader never sees half a file
+        np.save(tmp, vectors.astype(np.float32))
     return vectors.astype(np.float32)
+
+
+def _legacy_key(texts: Sequence[str], name: str, max_length: int) -> str:
+    """The key :func:`embed_texts` named its files with before it used ``cache_key``: only to say so when such
+    a file is found (the cache is rebuilt under the new name; the old file is left for older checkouts)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{name}|{max_length}|".encode() + "\x00".join(texts).encode("utf-8"))
+    return digest.hexdigest()[:24]
 
 
 # ------------------------------------------------------------------------------------------ tasks

@@ -4,7 +4,6 @@ fine-tuned MiniLM that notebooks 05, 06, 08 and the case study use as their teac
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -238,7 +237,7 @@ def finetuned_minilm(
     ``folder`` and ``cached`` (True when loaded). The model is returned in eval mode.
     """
     from llmkit.assets.models import load_classifier, load_tokenizer
-    from llmkit.core.io import cache_dir, cache_key
+    from llmkit.core.io import cached_folder
     from llmkit.finetune import tasks
     from llmkit.finetune.throughput import bf16_supported
 
@@ -255,13 +254,11 @@ def finetuned_minilm(
     rows = []  # an analyst's table: its training rows are part of the key
     if given is not None:
         rows = [f"{y}\t{t}" for t, y in zip(given.texts("train"), given.labels("train"), strict=True)]
-    key = cache_key(settings, rows)
-    folder = cache_dir("finetuned") / key
-    info_path = folder / "finetune_info.json"
-    if cache and info_path.exists():
-        info = {**json.loads(info_path.read_text()), "cached": True, "folder": str(folder)}
-        model = load_classifier(str(folder), num_labels=len(info["label_names"])).eval()
-        return model, load_tokenizer(str(folder)), info
+    entry = cached_folder("finetuned", settings, rows, info_name="finetune_info.json", cache=cache)
+    folder = str(entry.folder)
+    if (saved := entry.found()) is not None:
+        model = load_classifier(folder, num_labels=len(saved["label_names"])).eval()
+        return model, load_tokenizer(folder), {**saved, "cached": True, "folder": folder}
 
     task = given or tasks.load_task(str(task_name))
     if n_train < len(task.split("train")):
@@ -273,13 +270,13 @@ def finetuned_minilm(
     result = train_classifier(model, train, cfg=cfg, progress=False)
     info = {
         **settings,
-        "key": key,
+        "key": entry.key,
         "label_names": list(task.label_names),
         "epoch_loss": result.epoch_loss,
         "seconds": round(time.perf_counter() - start, 1),
     }
-    save_classifier(model, tokenizer, folder, {info_path.name: json.dumps(info, indent=1) + "\n"})
-    return model.eval(), tokenizer, {**info, "cached": False, "folder": str(folder)}
+    entry.save(lambda staging: save_classifier(model, tokenizer, staging), info)
+    return model.eval(), tokenizer, {**info, "cached": False, "folder": folder}
 
 
 # ----------------------------------------------------------------------------------- safetensors files

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Sequence
@@ -61,16 +60,17 @@ def domain_adapt(
     import torch
 
     from llmkit.assets.models import load_tokenizer, resolve_model, save_pretrained_folder
-    from llmkit.core.io import cache_dir, cache_key
+    from llmkit.core.io import cached_folder
     from llmkit.pretrain import lmdata, networks, training
 
     cfg = cfg or DaptConfig()
     if len(texts) < 2:
         raise LlmkitError(f"texts: expected at least 2 unlabeled documents, got {len(texts)}")
-    folder = cache_dir("dapt") / cache_key({"model": name, **asdict(cfg)}, texts)
-    report_path = folder / "dapt_report.json"
-    if cache and report_path.exists():
-        return folder, {**json.loads(report_path.read_text()), "cached": True}
+    settings = {"model": name, **asdict(cfg)}
+    entry = cached_folder("dapt", settings, texts, info_name="dapt_report.json", cache=cache)
+    folder = entry.folder
+    if (saved := entry.found()) is not None:
+        return folder, {**saved, "cached": True}
 
     tokenizer = load_tokenizer(name)
     corpus = lmdata.build_corpus(tokenizer, *lmdata.held_out_split(tokenizer, texts, cfg.block_len), cfg.block_len,
@@ -108,7 +108,7 @@ def domain_adapt(
         "train_blocks": len(corpus.train),
         "cached": False,
     }
-    save_pretrained_folder(model, tokenizer, folder, {"dapt_report.json": json.dumps(report, indent=1)})
+    entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), report)
     if run_dir is None:
         shutil.rmtree(logs, ignore_errors=True)
     return folder, report

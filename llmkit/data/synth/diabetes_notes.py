@@ -3,12 +3,12 @@ loader every notebook uses (``python -m llmkit.data.synth.diabetes_notes`` rewri
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmkit.core.errors import LlmkitError
+from llmkit.core.io import atomic_write_bytes
 from llmkit.data.synth.clinical_notes import (
     DIABETES_MEDICATIONS,
     GLUCOSE_CUTOFF,
@@ -116,9 +116,7 @@ def write_dataset(out_dir: str | Path | None = None) -> Path:
     out = Path(out_dir) if out_dir is not None else repo_root() / DATA_DIR
     out.mkdir(parents=True, exist_ok=True)
     for name, text in dataset_files(generate_notes(**DATASET_CALL)).items():
-        tmp = out / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(text.encode("utf-8"))
-        os.replace(tmp, out / name)  # atomic: a concurrent reader never sees half a file
+        atomic_write_bytes(out / name, text.encode("utf-8"))  # a concurrent reader never sees half a file
     return out / CSV_NAME
 
 

@@ -1,0 +1,27 @@
+"""The case study's sizes at each profile: ``StudySettings.for_profile(profile, few_labels=..., ...)``.
+
+The teacher's and the student's sizes are notebook 05's (:func:`llmkit.distill.student.recipe`), so on the
+built-in notes the case study finds 05's cached models; tests/test_settings.py checks they stay equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmkit.core.settings import ProfileSettings, per_profile
+
+
+@dataclass(frozen=True)
+class StudySettings(ProfileSettings):
+    """The few-label stages, the teacher and student, the test rows and the Pima comparison (case study)."""
+
+    few_labels: int = per_profile(32, 64, 64)  # labels of the few-label stages
+    train_size: int = per_profile(64, 640, 1500)  # labels the teacher is fine-tuned on
+    teacher_epochs: int = per_profile(1, 3, 2)
+    unlabeled_notes: int = per_profile(
+        300, 4000, 20000
+    )  # generated notes for domain adaptation and the student
+    pretrain_steps: int = per_profile(5, 300, 1000)  # the student's masked-LM steps
+    kd_epochs: int = per_profile(1, 2, 3)  # passes of distillation
+    pima_seeds: int = per_profile(1, 1, 5)  # seeds of the Pima comparison
+    test_rows: int | None = per_profile(64, None, None)  # a stratified subsample of the test split; None: all

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tiny
 import torch
 
 from llmkit.assets import models
@@ -20,25 +21,9 @@ def tokenizer():
     return models.load_tokenizer("minilm")
 
 
-def tiny_classifier(
-    num_labels: int = 2, seed: int = 0, vocab_size: int = 30522, attn_implementation: str = "sdpa"
-):
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        num_labels=num_labels,
-        hidden_dropout_prob=0.0,  # a random tiny model memorizes 16 examples quickly only without dropout
-        attention_probs_dropout_prob=0.0,
-        attn_implementation=attn_implementation,
-    )
-    return BertForSequenceClassification(config)
+def tiny_classifier(num_labels: int = 2, **kwargs):
+    """The shared tiny BERT without dropout: a random tiny model memorizes 16 examples quickly only without it."""
+    return tiny.tiny_classifier(num_labels=num_labels, dropout=0.0, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +129,7 @@ def _mean_loss(model, ds):
     return float(-np.log(proba[np.arange(len(ds)), ds.labels]).mean())
 
 
+@pytest.mark.slow
 def test_explicit_loop_reduces_the_training_loss_and_is_repeatable(tiny_data):
     train, _ = tiny_data
     cfg = loop.FinetuneConfig(epochs=8, batch_size=4, learning_rate=1e-2, warmup=0.0, seed=0)
@@ -230,6 +216,7 @@ def test_classifier_flops_formula_by_hand_and_against_torch():
     assert counter.get_total_flops() == by_hand  # every matmul counted, nothing else
 
 
+@pytest.mark.slow
 def test_compare_times_variants_in_alternating_rounds(tokenizer, sentiment):
     ds = tasks.encode_task(tokenizer, tasks.subsample(sentiment, 16, seed=0), "train", max_length=512)
     model = tiny_classifier()
@@ -244,7 +231,7 @@ def test_compare_times_variants_in_alternating_rounds(tokenizer, sentiment):
     result = throughput.compare(model, variants, rounds=2, peak_n=256, progress=False)
     assert len(result.peak_gflops) == 2 and all(len(v.seconds) == 2 for v in result.variants.values())
     assert result.speedup("dynamic", "pad512") > 0 and result.fraction_of_peak("dynamic") > 0
-    assert isinstance(throughput.bf16_supported(), bool)
+    assert isinstance(hardware.bf16_supported(), bool)
 
 
 # --------------------------------------------------------------------------------------------- baselines
@@ -371,6 +358,7 @@ def test_the_seed_code_fails_where_the_notebook_says(tmp_path, monkeypatch):
     assert ns["epoch"] == 9  # training ran its 10 epochs; evaluation failed
 
 
+@pytest.mark.slow
 def test_the_fixed_seed_code_runs_and_reports_each_epoch(tmp_path, monkeypatch):
     from transformers import BertForSequenceClassification
 

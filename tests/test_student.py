@@ -57,6 +57,7 @@ def test_build_student_shapes_and_seed(tokenizer):
         student.build_student(tokenizer, hidden=30, heads=4)
 
 
+@pytest.mark.slow
 def test_pretrain_student_is_cached_atomic_and_loads_as_a_classifier(notes, tmp_path, monkeypatch):
     from transformers import AutoModelForSequenceClassification
 
@@ -95,6 +96,7 @@ def test_teacher_logits_shape_and_softmax_match_predict_proba(tokenizer, notes):
     assert z[0, 1] - z[0, 0] == pytest.approx(float(own[1] - own[0]), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_distillation_is_deterministic_and_learns(tokenizer, notes):
     soft = np.random.default_rng(0).normal(size=(len(notes), 2)).astype(np.float32) * 3
     labels = [int(i % 2) if i % 3 else -100 for i in range(len(notes))]  # some texts unlabeled
@@ -163,6 +165,7 @@ def test_forward_latency_ms(tokenizer, notes):
         kdtrain.forward_latency_ms(model, tokenizer, notes[:2], batch_size=4)
 
 
+@pytest.mark.slow
 def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, tokenizer):
     from llmkit.finetune import loop
 
@@ -195,6 +198,7 @@ def test_distilled_student_is_built_once_and_cached(tmp_path, monkeypatch, token
         student.distilled_student(**{**kwargs, "kd_cfg": kdtrain.DistillConfig(max_length=64)})
 
 
+@pytest.mark.slow
 def test_distilled_student_on_an_analysts_task_uses_its_texts(tmp_path, monkeypatch):
     from llmkit.finetune import loop
 

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from tiny import save_tiny_pretrained  # noqa: E402
 
 from llmkit.assets import models
 from llmkit.core.errors import LlmkitError  # noqa: E402
@@ -26,25 +27,10 @@ def tokenizer():
     return models.load_tokenizer("minilm")
 
 
-def _tiny_config(**kwargs):
-    from transformers import BertConfig
-
-    return BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=512, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **kwargs,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory, tokenizer):
     """A tiny 'pretrained' BERT (with an MLM head) saved like a hub model: safetensors and tokenizer."""
-    from transformers import BertForMaskedLM
-
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    torch.manual_seed(0)
-    BertForMaskedLM(_tiny_config()).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_pretrained(tmp_path_factory.mktemp("tiny_bert"), tokenizer, seed=0, dropout=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +90,7 @@ def test_lora_parameter_count_by_hand():
     assert lora.lora_parameter_count([(384, 384), (1536, 384)], r=8) == 8 * 768 + 8 * 1920
 
 
+@pytest.mark.slow
 def test_domain_adapt_saves_safetensors_once_and_reuses_the_cache(tmp_path, monkeypatch, tiny_folder):
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
     texts = tasks.load_task("diabetes_notes").texts("validation")[:200]
@@ -125,6 +112,7 @@ def test_domain_adapt_saves_safetensors_once_and_reuses_the_cache(tmp_path, monk
         adapt.domain_adapt(texts[:1], cfg, name=str(tiny_folder))
 
 
+@pytest.mark.slow
 def test_train_point_and_probe_point_score_the_same_test_set(tokenizer, tiny_folder, tiny_notes, tmp_path):
     cfg = curves.CurveConfig(batch_size=8, min_steps=3, min_epochs=1, max_length=32)
     test = tasks.encode_task(tokenizer, tiny_notes, "test", 32)

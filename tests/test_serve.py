@@ -174,6 +174,42 @@ def test_error_messages_name_the_field(client):
     assert "unknown field" in message({"texts": ["a"], "extra": 1})
 
 
+def test_the_first_problem_is_the_one_answered(client):
+    def answer(payload):
+        response = client.post("/predict", json=payload)
+        return response.status_code, response.json()
+
+    def body(error, field, message):
+        return {"error": error, "field": field, "message": message}
+
+    assert answer({"texts": 5, "zeta": 1, "beta": 2}) == (
+        422,
+        body("unknown_field", "beta", "beta: unknown field; expected only texts"),
+    )
+    assert answer({"text": "a note"}) == (
+        422,
+        body("unknown_field", "text", "text: unknown field; expected only texts"),
+    )
+    assert answer({}) == (422, body("missing_field", "texts", "texts: missing; expected a list of strings"))
+    assert answer([1]) == (422, body("invalid_body", "body", "body: expected a JSON object, got list"))
+    assert answer({"texts": None}) == (
+        422,
+        body("invalid_type", "texts", "texts: expected a list of strings, got NoneType"),
+    )
+    assert answer({"texts": [7] * 9}) == (
+        413,
+        body("too_many_texts", "texts", "texts: 9 texts, at most 8 per request"),
+    )
+    assert answer({"texts": ["ok", " ", 7]}) == (
+        422,
+        body("empty_text", "texts[1]", "texts[1]: expected a non-empty text"),
+    )
+    assert answer({"texts": ["ok", ["nested"], ""]}) == (
+        422,
+        body("invalid_type", "texts[1]", "texts[1]: expected a string, got list"),
+    )
+
+
 def test_micro_batching_groups_waiting_requests(bundle):
     calls = []
     predictor = export.load_predictor(bundle, "onnx_int8", threads=1)
@@ -251,6 +287,20 @@ def test_ks_distance_and_percentiles():
     assert loadtest.percentile_ms(range(1, 101), 99) == 99 and loadtest.percentile_ms([7], 99) == 7
     with pytest.raises(LlmkitError):
         loadtest.percentile_ms([], 50)
+
+
+def test_ks_distance_and_percentiles_match_the_hand_computation():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a = rng.integers(0, 30, rng.integers(1, 60)).astype(float)
+        b = rng.normal(15, 8, rng.integers(1, 200)).round()
+        grid = np.concatenate([a, b])
+        cdf_a = np.searchsorted(np.sort(a), grid, side="right") / a.size
+        cdf_b = np.searchsorted(np.sort(b), grid, side="right") / b.size
+        assert monitor.ks_distance(a, b) == float(np.abs(cdf_a - cdf_b).max())
+        q = float(rng.uniform(0.1, 100))
+        nearest_rank = np.sort(b)[int(np.ceil(q / 100 * b.size)) - 1]  # smallest with >= q% at or below it
+        assert loadtest.percentile_ms(b, q) == nearest_rank
 
 
 # ----------------------------------------------------------------------- the real child process

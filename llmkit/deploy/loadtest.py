@@ -38,13 +38,14 @@ def _in_own_loop(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 def percentile_ms(latencies_ms: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0-100) by the nearest-rank rule: the smallest value with at least q% of the
-    values at or below it (an observed latency, never an interpolation)."""
-    values = np.sort(np.asarray(latencies_ms, dtype=np.float64))
+    values at or below it (an observed latency, never an interpolation) -- numpy's
+    ``np.percentile(..., method="inverted_cdf")``."""
+    values = np.asarray(latencies_ms, dtype=np.float64)
     if values.size == 0 or not 0 < q <= 100:
         raise LlmkitError(
             f"percentile_ms: expected latencies and q in (0, 100], got {values.size} values, q={q}"
         )
-    return float(values[int(np.ceil(q / 100 * values.size)) - 1])
+    return float(np.percentile(values, q, method="inverted_cdf"))
 
 
 @dataclass

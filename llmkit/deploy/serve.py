@@ -32,6 +32,7 @@ and at interpreter exit, and the child exits by itself when its parent dies.
 import argparse
 import atexit
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -42,7 +43,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from llmkit.core.errors import LlmkitError
 from llmkit.deploy.export import BACKENDS, Bundle, load_bundle, load_predictor
@@ -88,8 +89,75 @@ class ApiError(Exception):
 # -------------------------------------------------------------------------------------- validation
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("expected a non-empty text")
+    return text
+
+
+@functools.cache
+def _request_model(max_texts: int) -> Any:
+    """The ``/predict`` body as a pydantic model: only ``texts``, a list of 1 to ``max_texts`` non-blank
+    strings, nothing coerced (strict)."""
+    from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+
+    class PredictRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+        texts: Annotated[
+            list[Annotated[StrictStr, AfterValidator(_not_blank)]], Field(min_length=1, max_length=max_texts)
+        ]
+
+    return PredictRequest
+
+
+# pydantic's error types for the body and its texts field, in the order the service reports them
+_ORDER = ("model_type", "extra_forbidden", "missing", "list_type", "too_short", "too_long")
+
+
+def _rank(error: dict[str, Any]) -> tuple[int, str | int]:
+    """Which of pydantic's errors the service answers with: by :data:`_ORDER`, an unknown field before a
+    missing one (the first by name), then the first bad text by position, then anything else."""
+    kind, loc = error["type"], error["loc"]
+    if len(loc) == 2 and loc[0] == "texts" and isinstance(loc[1], int):
+        return len(_ORDER), loc[1]
+    if kind in _ORDER:
+        return _ORDER.index(kind), str(loc[0]) if loc else ""
+    return len(_ORDER) + 1, str(loc)
+
+
+def _refusal(errors: list[dict[str, Any]], cfg: ServeConfig) -> ApiError:
+    """The one :class:`ApiError` for a body that failed :func:`_request_model`'s validation."""
+    error = min(errors, key=_rank)
+    kind, loc, got = error["type"], error["loc"], type(error["input"]).__name__
+    name = "".join(f"[{x}]" if isinstance(x, int) else x for x in loc) or "body"  # texts[3]
+    if kind == "model_type":
+        return ApiError(422, "invalid_body", "body", f"body: expected a JSON object, got {got}")
+    if kind == "extra_forbidden":
+        return ApiError(422, "unknown_field", name, f"{name}: unknown field; expected only texts")
+    if kind == "missing":
+        return ApiError(422, "missing_field", "texts", "texts: missing; expected a list of strings")
+    if kind == "list_type":
+        return ApiError(422, "invalid_type", "texts", f"texts: expected a list of strings, got {got}")
+    if kind == "too_short":
+        return ApiError(422, "empty_list", "texts", "texts: expected at least one text, got an empty list")
+    if kind == "too_long":
+        n = len(error["input"])
+        return ApiError(
+            413, "too_many_texts", "texts", f"texts: {n} texts, at most {cfg.max_texts} per request"
+        )
+    if kind == "string_type":
+        return ApiError(422, "invalid_type", name, f"{name}: expected a string, got {got}")
+    if kind == "value_error":  # _not_blank
+        return ApiError(422, "empty_text", name, f"{name}: expected a non-empty text")
+    return ApiError(422, "invalid_request", name, f"{name}: {error['msg']}")
+
+
 async def _read_texts(request: Any, cfg: ServeConfig) -> list[str]:
-    """The request's ``texts``, or an :class:`ApiError` saying what is wrong with it."""
+    """The request's ``texts``, or an :class:`ApiError` saying what is wrong with it (the body is read in
+    chunks and refused as soon as it passes ``max_body_bytes``; its fields are checked by
+    :func:`_request_model`)."""
+    from pydantic import ValidationError
+
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise ApiError(415, "unsupported_media_type", "content-type",
@@ -106,36 +174,10 @@ async def _read_texts(request: Any, cfg: ServeConfig) -> list[str]:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(422, "malformed_json", "body", f"body: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ApiError(
-            422, "invalid_body", "body", f"body: expected a JSON object, got {type(data).__name__}"
-        )
-    if extra := sorted(set(data) - {"texts"}):
-        raise ApiError(422, "unknown_field", extra[0], f"{extra[0]}: unknown field; expected only texts")
-    if "texts" not in data:
-        raise ApiError(422, "missing_field", "texts", "texts: missing; expected a list of strings")
-    texts = data["texts"]
-    if not isinstance(texts, list):
-        raise ApiError(
-            422, "invalid_type", "texts", f"texts: expected a list of strings, got {type(texts).__name__}"
-        )
-    if not texts:
-        raise ApiError(422, "empty_list", "texts", "texts: expected at least one text, got an empty list")
-    if len(texts) > cfg.max_texts:
-        raise ApiError(
-            413, "too_many_texts", "texts", f"texts: {len(texts)} texts, at most {cfg.max_texts} per request"
-        )
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ApiError(
-                422,
-                "invalid_type",
-                f"texts[{i}]",
-                f"texts[{i}]: expected a string, got {type(text).__name__}",
-            )
-        if not text.strip():
-            raise ApiError(422, "empty_text", f"texts[{i}]", f"texts[{i}]: expected a non-empty text")
-    return texts
+    try:
+        return _request_model(cfg.max_texts).model_validate(data).texts
+    except ValidationError as exc:
+        raise _refusal(exc.errors(), cfg) from None
 
 
 # ----------------------------------------------------------------------------------------------- app

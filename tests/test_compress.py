@@ -131,7 +131,7 @@ def test_unknown_variant_name_is_named(model, tokenizer, tmp_path):
 
 
 def test_bf16_variant_where_supported(model, tokenizer, batch):
-    from llmkit.finetune.throughput import bf16_supported
+    from llmkit.core.hardware import bf16_supported
 
     if not bf16_supported("cpu"):
         assert "bf16" not in lineup.available_variants()

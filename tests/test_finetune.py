@@ -12,6 +12,7 @@ import tiny
 import torch
 
 from llmkit.assets import models
+from llmkit.core import hardware
 from llmkit.core.errors import LlmkitError
 from llmkit.finetune import baselines, batching, loop, seedcode, tasks, throughput, trainer
 

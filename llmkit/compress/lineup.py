@@ -24,7 +24,7 @@ from llmkit.compress.pruning import pruned_variant
 
 def available_variants() -> tuple[str, ...]:
     """:data:`VARIANTS` this machine can run (``bf16`` only where the CPU has native bf16 math)."""
-    from llmkit.finetune.throughput import bf16_supported
+    from llmkit.core.hardware import bf16_supported
 
     return tuple(v for v in VARIANTS if v != "bf16" or bf16_supported("cpu"))
 

@@ -89,7 +89,7 @@ def fp32_variant(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, nam
 
 def bf16_variant(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str = "bf16") -> Variant:
     """fp32 weights, forward pass under ``torch.autocast(bfloat16)``: the file stays fp32-sized."""
-    from llmkit.finetune.throughput import bf16_supported
+    from llmkit.core.hardware import bf16_supported
 
     if not bf16_supported("cpu"):
         raise LlmkitError("bf16: this CPU has no native bfloat16 math; expected one where bf16_supported()")

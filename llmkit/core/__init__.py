@@ -1,7 +1,8 @@
 """Shared machinery every stage uses; imports nothing from the stages.
 
 * ``config``   profiles (smoke / lesson / full), seeds, run folders: ``by_profile``, ``set_seed``, ``new_run_dir``
-* ``io``       the cache folder, cache keys and atomic writes: ``cache_dir``, ``cache_key``, ``atomic_write_text``
+* ``io``       the cache folder, cache keys, atomic writes and one cache-or-build: ``cache_dir``, ``cache_key``,
+  ``atomic_write_text``, ``atomic_file``, ``atomic_folder``, ``cached_folder``
 * ``hardware`` device, dtype and threads: ``device``, ``train_dtype``, ``set_threads``, ``thread_count``
 * ``machine``  this machine's limits, measured: ``describe``, ``matmul_gflops``
 * ``timing``   one timer: ``median_ms``, ``alternate`` (candidates timed in alternating rounds), ``Rounds``

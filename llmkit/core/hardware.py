@@ -1,9 +1,18 @@
-"""Where and how to compute: the device, the training dtype and autocast, and how many threads to use (leaving
-cores other programs keep busy)."""
+"""Where and how to compute: the device, the one bf16 policy, and how many threads to use (leaving cores
+other programs keep busy).
+
+**The bf16 policy.** bfloat16 is used only where this machine does bf16 math natively
+(:func:`bf16_supported`: a GPU that supports it, or a CPU with AVX512-BF16 or AMX; elsewhere autocast runs
+emulated and slower than fp32). Fine-tuning, distillation and the bf16 inference variant autocast to it
+there (:func:`autocast`); pretraining from scratch (notebook 02, :func:`train_dtype`) stays fp32 on every
+CPU so its losses and perplexities are the same numbers on every CPU, and uses bf16 on a GPU.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Any
 
 from llmkit.core.errors import LlmkitError
 
@@ -15,8 +24,25 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def bf16_supported(on: str | None = None) -> bool:
+    """Whether bfloat16 math is native on the device ``on`` (``"cpu"`` or ``"cuda"``; default: :func:`device`)."""
+    import torch
+
+    if (on or device()) == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def autocast(enabled: bool, device: str) -> Any:
+    """``torch.autocast`` to bfloat16 on ``device`` when ``enabled``, else a context that does nothing."""
+    import torch
+
+    return torch.autocast(device, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
 def train_dtype() -> str:
-    """The dtype to train in: ``"bf16"`` on a GPU that supports it, else ``"fp32"``."""
+    """The dtype pretraining from scratch trains in: ``"bf16"`` on a GPU that supports it, else ``"fp32"``
+    (on a CPU too, even one with native bf16: see the policy above)."""
     import torch
 
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():

@@ -108,8 +108,9 @@ def distill_classifier(
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    from llmkit.core.hardware import autocast
     from llmkit.finetune.batching import collator, encode, length_grouped_batches
-    from llmkit.finetune.loop import autocast, make_optimizer
+    from llmkit.finetune.loop import make_optimizer
     from llmkit.losses.kd import torch_kd_loss
 
     cfg = cfg or DistillConfig()

@@ -207,10 +207,10 @@ def distilled_student(
     student or found it. The model is returned in eval mode.
     """
     from llmkit.assets.models import save_pretrained_folder
+    from llmkit.core.hardware import bf16_supported
     from llmkit.core.io import cached_folder
     from llmkit.data.synth.clinical_notes import generate_unlabeled_notes
     from llmkit.finetune import loop, tasks
-    from llmkit.finetune.throughput import bf16_supported
 
     bf16 = bf16_supported() if bf16 is None else bool(bf16)
     pretrain_cfg = pretrain_cfg or StudentPretrainConfig(seed=seed, bf16=bf16)

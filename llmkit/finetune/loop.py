@@ -3,7 +3,6 @@ fine-tuned MiniLM that notebooks 05, 06, 08 and the case study use as their teac
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Mapping
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from llmkit.core.hardware import autocast
 from llmkit.finetune.batching import EncodedTexts, collator, length_grouped_batches, random_batches
 
 if TYPE_CHECKING:
@@ -92,12 +92,6 @@ def make_optimizer(model: PreTrainedModel, cfg: FinetuneConfig) -> Any:
             (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorm weights are 1-D
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
-
-
-def autocast(enabled: bool, device: str) -> Any:
-    import torch
-
-    return torch.autocast(device, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
 def train_classifier(
@@ -237,9 +231,9 @@ def finetuned_minilm(
     ``folder`` and ``cached`` (True when loaded). The model is returned in eval mode.
     """
     from llmkit.assets.models import load_classifier, load_tokenizer
+    from llmkit.core.hardware import bf16_supported
     from llmkit.core.io import cached_folder
     from llmkit.finetune import tasks
-    from llmkit.finetune.throughput import bf16_supported
 
     bf16 = bf16_supported() if bf16 is None else bool(bf16)
     cfg = FinetuneConfig(epochs=epochs, learning_rate=learning_rate, seed=seed, bf16=bf16)

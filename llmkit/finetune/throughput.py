@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# bf16_supported is core.hardware's (the one bf16 policy); notebooks 03, 04 and the case study still name it here
+from llmkit.core.hardware import autocast, bf16_supported  # noqa: F401
 from llmkit.finetune.batching import EncodedTexts, collator, length_grouped_batches, random_batches
 
 if TYPE_CHECKING:
@@ -71,30 +73,15 @@ def classifier_flops(
     return 3.0 * forward if backward else forward
 
 
-def bf16_supported(device: str | None = None) -> bool:
-    """Whether bfloat16 math is native here: a GPU that supports it, or a CPU with AVX512-BF16 or AMX.
-
-    Elsewhere autocast to bf16 still runs, but emulated, and slower than fp32.
-    """
-    import torch
-
-    from llmkit.core.hardware import device as default_device
-
-    if (device or default_device()) == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def training_step(model: PreTrainedModel, batch: dict[str, Any], optimizer: Any, bf16: bool = False) -> float:
     """One optimizer step on a collated ``batch``; returns its wall time in seconds."""
-    import contextlib
 
     import torch
 
     device = next(model.parameters()).device.type
     batch = {k: v.to(device) for k, v in batch.items()}
     start = time.perf_counter()
-    cast = torch.autocast(device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    cast = autocast(bf16, device)
     with cast:
         loss = model(**batch).loss
     loss.backward()

@@ -261,7 +261,7 @@ def test_pareto_front():
     assert frontier.pareto_front(ROWS[:1]) == ["fp32"]
     same = [("a", 1.0, 1.0, 0.5), ("b", 1.0, 1.0, 0.5)]
     assert frontier.pareto_front(same) == ["a", "b"]  # ties dominate nothing
-    point = frontier.Point("p", 1.0, 2.0, 0.7)
+    point = frontier.VariantPoint("p", 1.0, 2.0, 0.7)
     assert frontier.pareto_front([point]) == ["p"]
 
 

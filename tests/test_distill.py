@@ -13,8 +13,8 @@ from llmkit.distill import digits, hinton
 
 TINY = hinton.HintonConfig(
     teacher_hidden=(32, 32),
-    teacher=digits.TrainConfig(epochs=2, batch_size=64, learning_rate=1e-3),
-    student=digits.TrainConfig(epochs=15, temperature=4.0, alpha=0.5),
+    teacher=digits.MlpConfig(epochs=2, batch_size=64, learning_rate=1e-3),
+    student=digits.MlpConfig(epochs=15, temperature=4.0, alpha=0.5),
 )
 
 
@@ -59,7 +59,7 @@ def test_build_mlp_layers_parameters_and_seed():
 
 
 def test_train_mlp_learns_and_is_deterministic(split):
-    cfg = digits.TrainConfig(epochs=40)
+    cfg = digits.MlpConfig(epochs=40)
     runs = []
     for _ in range(2):
         net = digits.build_mlp((64, 10, 10), seed=1)
@@ -81,25 +81,25 @@ def test_minibatch_dropout_training_is_deterministic(split):
 
 def test_soft_target_path_and_alpha_zero_is_label_training(split):
     teacher = digits.build_mlp((64, 32, 10), seed=0)
-    digits.train_mlp(teacher, split.X_train, split.y_train, digits.TrainConfig(epochs=10))
+    digits.train_mlp(teacher, split.X_train, split.y_train, digits.MlpConfig(epochs=10))
     soft = digits.predict_logits(teacher, split.X_train)
     assert soft.shape == (898, 10) and soft.dtype == np.float32
     histories = {}
     for alpha in (0.0, 0.7):
         net = digits.build_mlp((64, 10, 10), seed=4)
-        cfg = digits.TrainConfig(epochs=10, temperature=4.0, alpha=alpha)
+        cfg = digits.MlpConfig(epochs=10, temperature=4.0, alpha=alpha)
         histories[alpha] = digits.train_mlp(net, split.X_train, split.y_train, cfg, soft, seed=4)
     labels_only = digits.train_mlp(
         digits.build_mlp((64, 10, 10), seed=4),
         split.X_train,
         split.y_train,
-        digits.TrainConfig(epochs=10),
+        digits.MlpConfig(epochs=10),
         seed=4,
     )
     np.testing.assert_allclose(histories[0.0], labels_only, rtol=1e-6)
     assert np.all(np.isfinite(histories[0.7])) and not np.allclose(histories[0.7], labels_only)
     with pytest.raises(LlmkitError, match=r"teacher_logits of shape \[898, K\]"):
-        digits.train_mlp(teacher, split.X_train, split.y_train, digits.TrainConfig(epochs=1), soft[:5])
+        digits.train_mlp(teacher, split.X_train, split.y_train, digits.MlpConfig(epochs=1), soft[:5])
 
 
 def test_test_errors_counts_misclassified_rows():
@@ -116,17 +116,17 @@ def test_test_errors_counts_misclassified_rows():
 @pytest.mark.parametrize(
     "kwargs,field",
     [
-        ({"temperature": 0.0}, "TrainConfig.temperature"),
-        ({"temperature": -2.0}, "TrainConfig.temperature"),
-        ({"alpha": 1.5}, "TrainConfig.alpha"),
-        ({"alpha": -0.1}, "TrainConfig.alpha"),
-        ({"learning_rate": 0.0}, "TrainConfig.learning_rate"),
+        ({"temperature": 0.0}, "MlpConfig.temperature"),
+        ({"temperature": -2.0}, "MlpConfig.temperature"),
+        ({"alpha": 1.5}, "MlpConfig.alpha"),
+        ({"alpha": -0.1}, "MlpConfig.alpha"),
+        ({"learning_rate": 0.0}, "MlpConfig.learning_rate"),
         ({"epochs": 0}, "epochs"),
     ],
 )
 def test_bad_train_settings_name_the_field(kwargs, field):
     with pytest.raises(LlmkitError, match=field):
-        digits.TrainConfig(**kwargs)
+        digits.MlpConfig(**kwargs)
 
 
 def test_bad_experiment_settings_name_the_field():

@@ -10,7 +10,7 @@ from llmkit.core.errors import LlmkitError
 # ------------------------------------------------------------------------------------------------ Pareto
 
 
-class Point(NamedTuple):
+class VariantPoint(NamedTuple):
     """One variant on the size / latency / accuracy map (a plain tuple in this order works too)."""
 
     name: str
@@ -23,8 +23,8 @@ _COSTS = ("size_mb", "latency_ms")
 _AXIS_LABELS = {"size_mb": "size on disk (MB)", "latency_ms": "median latency (ms)"}
 
 
-def _points(rows: Sequence[Sequence[Any]]) -> list[Point]:
-    points = [Point(str(r[0]), float(r[1]), float(r[2]), float(r[3])) for r in rows]
+def _points(rows: Sequence[Sequence[Any]]) -> list[VariantPoint]:
+    points = [VariantPoint(str(r[0]), float(r[1]), float(r[2]), float(r[3])) for r in rows]
     if not points:
         raise LlmkitError("rows: expected at least one (name, size_mb, latency_ms, accuracy), got none")
     for p in points:
@@ -48,7 +48,7 @@ def pareto_front(rows: Sequence[Sequence[Any]], costs: Sequence[str] = _COSTS) -
     if bad or not costs:
         raise LlmkitError(f"costs: expected some of {', '.join(_COSTS)}, got {list(costs)}")
 
-    def dominates(a: Point, b: Point) -> bool:
+    def dominates(a: VariantPoint, b: VariantPoint) -> bool:
         no_worse = all(getattr(a, c) <= getattr(b, c) for c in costs) and a.accuracy >= b.accuracy
         better = any(getattr(a, c) < getattr(b, c) for c in costs) or a.accuracy > b.accuracy
         return no_worse and better
@@ -71,7 +71,7 @@ def plot_pareto(
     points = _points(rows)
     front = set(pareto_front(points, (x,)))
     fig, ax = axes(ax, (6.4, 4.4))
-    spots: dict[tuple[float, float], list[Point]] = {}  # variants at the same spot share one label
+    spots: dict[tuple[float, float], list[VariantPoint]] = {}  # variants at the same spot share one label
     for p in points:
         spots.setdefault((getattr(p, x), p.accuracy), []).append(p)
     for (px, py), here in spots.items():

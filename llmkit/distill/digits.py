@@ -22,7 +22,7 @@ NUM_CLASSES = 10  # the digits 0-9
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class MlpConfig:
     """How :func:`train_mlp` trains one net (Adam, a fixed number of epochs, no schedule)."""
 
     epochs: int = 1000  # passes over the training set
@@ -34,14 +34,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 0:
             raise LlmkitError(
-                f"TrainConfig: expected epochs >= 1 and batch_size >= 0, got {self.epochs} and {self.batch_size}"
+                f"MlpConfig: expected epochs >= 1 and batch_size >= 0, got {self.epochs} and {self.batch_size}"
             )
         if not self.learning_rate > 0:
-            raise LlmkitError(f"TrainConfig.learning_rate: expected > 0, got {self.learning_rate!r}")
+            raise LlmkitError(f"MlpConfig.learning_rate: expected > 0, got {self.learning_rate!r}")
         if not (np.isfinite(self.temperature) and self.temperature > 0):
-            raise LlmkitError(f"TrainConfig.temperature: expected a finite T > 0, got {self.temperature!r}")
+            raise LlmkitError(f"MlpConfig.temperature: expected a finite T > 0, got {self.temperature!r}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise LlmkitError(f"TrainConfig.alpha: expected a weight in [0, 1], got {self.alpha!r}")
+            raise LlmkitError(f"MlpConfig.alpha: expected a weight in [0, 1], got {self.alpha!r}")
 
 
 # -------------------------------------------------------------------------------------------- data
@@ -144,7 +144,7 @@ def train_mlp(
     model: nn.Module,
     X: ArrayLike,  # [n, d] training inputs
     y: ArrayLike,  # [n] labels 0..K-1
-    cfg: TrainConfig,
+    cfg: MlpConfig,
     teacher_logits: ArrayLike | None = None,  # [n, K] the teacher's logits on X: distill (else labels only)
     *,
     seed: int = 0,  # the minibatch order and the dropout masks

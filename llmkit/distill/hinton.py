@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 from llmkit.distill.digits import (
     NUM_CLASSES,
     DigitsSplit,
-    TrainConfig,
+    MlpConfig,
     build_mlp,
     count_parameters,
     load_digits_split,
@@ -45,8 +45,8 @@ class HintonConfig:
     teacher_hidden: tuple[int, ...] = (512, 512)  # hidden widths of the large net
     teacher_dropout: float = 0.5  # after each hidden ReLU of the teacher (the student has none)
     student_hidden: tuple[int, ...] = (30, 30)  # hidden widths of the small net
-    teacher: TrainConfig = TrainConfig(epochs=30, batch_size=64, learning_rate=1e-3)  # minibatch Adam
-    student: TrainConfig = TrainConfig()  # both small nets (full-batch Adam); T and alpha: the distilled one
+    teacher: MlpConfig = MlpConfig(epochs=30, batch_size=64, learning_rate=1e-3)  # minibatch Adam
+    student: MlpConfig = MlpConfig()  # both small nets (full-batch Adam); T and alpha: the distilled one
     test_size: float = 0.5  # share of the 1,797 images held out for testing (stratified)
     split_seed: int = 0  # the split is fixed; the seeds of hinton_table vary only initialization and order
 
@@ -120,7 +120,7 @@ def _train_student(
     cfg: HintonConfig,
     seed: int,
     soft: np.ndarray | None,
-    student: TrainConfig | None = None,
+    student: MlpConfig | None = None,
 ) -> nn.Sequential:
     student = student or cfg.student
 

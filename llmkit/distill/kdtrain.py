@@ -25,7 +25,7 @@ def teacher_logits(
     teacher_tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     max_length: int = 128,  # tokens kept per text
-    bf16: bool = False,  # autocast to bfloat16 (only where llmkit.finetune.throughput.bf16_supported())
+    bf16: bool = False,  # autocast to bfloat16 (only where llmkit.core.hardware.bf16_supported())
     batch_size: int = 64,
 ) -> np.ndarray:
     """The teacher's logits ``[len(texts), num_labels]``: no_grad, batched, longest first.
@@ -56,7 +56,7 @@ class DistillConfig:
     alpha: float = 0.5  # weight of the soft term; 1 = teacher only (forced where no text has a label)
     max_length: int = 128  # tokens kept per text
     seed: int = 0  # data order and dropout
-    bf16: bool = False  # autocast to bfloat16 (only where llmkit.finetune.throughput.bf16_supported())
+    bf16: bool = False  # autocast to bfloat16 (only where llmkit.core.hardware.bf16_supported())
     warmup: float = 0.1  # fraction of the steps spent warming up
     weight_decay: float = 0.01  # AdamW, on the weight matrices only
     max_grad_norm: float = 1.0

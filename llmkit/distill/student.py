@@ -82,7 +82,7 @@ class StudentPretrainConfig:
     batch_size: int = 32  # blocks per step
     learning_rate: float = 2e-3  # peak, cosine decay; tiny models take large steps
     seed: int = 0  # init, data order and masking
-    bf16: bool = False  # autocast to bfloat16 (only where llmkit.finetune.throughput.bf16_supported())
+    bf16: bool = False  # autocast to bfloat16 (only where llmkit.core.hardware.bf16_supported())
 
 
 def pretrain_student(
@@ -185,7 +185,7 @@ def distilled_student(
     pretrain_cfg: StudentPretrainConfig | None = None,
     kd_cfg: DistillConfig | None = None,
     seed: int = 0,  # teacher, labeled subsample, the generated corpora
-    bf16: bool | None = None,  # None -> where throughput.bf16_supported(); applies to teacher and student
+    bf16: bool | None = None,  # None -> where hardware.bf16_supported(); applies to teacher and student
     cache: bool = True,  # reuse $LLMKIT_CACHE/distilled/<key>; False rebuilds it
     teacher_name: str = "minilm",  # the encoder the teacher is fine-tuned from (a local folder in tests)
     task: str | TextTask = "diabetes_notes",  # a task name or an analyst's TextTask

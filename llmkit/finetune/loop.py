@@ -36,7 +36,7 @@ class FinetuneConfig:
     max_grad_norm: float = 1.0  # gradient clipping, as Trainer does by default
     group_by_length: bool = True  # length-grouped batches (else plain shuffled ones)
     seed: int = 0  # data order and dropout (the head's initialization: see build_classifier)
-    bf16: bool = False  # autocast to bfloat16 (only where llmkit.finetune.throughput.bf16_supported())
+    bf16: bool = False  # autocast to bfloat16 (only where llmkit.core.hardware.bf16_supported())
     train_head_only: bool = False  # freeze the encoder: a linear probe on its [CLS] features
     eval_batch_size: int = 64
 
@@ -177,7 +177,7 @@ def predict_proba(
     model: PreTrainedModel,
     ds: EncodedTexts,
     batch_size: int = 64,
-    bf16: bool = False,  # autocast to bfloat16 (only where llmkit.finetune.throughput.bf16_supported())
+    bf16: bool = False,  # autocast to bfloat16 (only where llmkit.core.hardware.bf16_supported())
 ) -> np.ndarray:
     """Class probabilities ``[len(ds), num_labels]``: eval mode, ``torch.no_grad()``, softmax of ``.logits``.
 
@@ -217,7 +217,7 @@ def finetuned_minilm(
     n_train: int = 1500,  # labeled training texts (a stratified subsample; the test split is untouched)
     epochs: int = 2,
     seed: int = 0,  # subsample, head initialization, data order, dropout
-    bf16: bool | None = None,  # autocast training to bf16; None -> where throughput.bf16_supported()
+    bf16: bool | None = None,  # autocast training to bf16; None -> where hardware.bf16_supported()
     learning_rate: float = 1e-4,  # notebook 03's rate for the notes
     max_length: int = 128,  # tokens kept per training text
     name: str = "minilm",  # the encoder to fine-tune (a local folder works too, as in the tests)

@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-# bf16_supported is core.hardware's (the one bf16 policy); notebooks 03, 04 and the case study still name it here
-from llmkit.core.hardware import autocast, bf16_supported  # noqa: F401
+from llmkit.core.hardware import autocast
 from llmkit.finetune.batching import EncodedTexts, collator, length_grouped_batches, random_batches
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ def training_step(model: PreTrainedModel, batch: dict[str, Any], optimizer: Any,
 
 
 @dataclass
-class Variant:
+class BatchingVariant:
     """One way of batching, timed over several blocks."""
 
     name: str
@@ -120,7 +119,7 @@ class Variant:
 class Comparison:
     """Variants timed in alternating blocks, each block beside a fresh fp32 matmul peak."""
 
-    variants: dict[str, Variant]
+    variants: dict[str, BatchingVariant]
     peak_gflops: list[float]  # per round
 
     def speedup(self, fast: str, slow: str) -> float:
@@ -151,7 +150,7 @@ def make_variant(
     seed: int = 0,
     bf16: bool = False,
     params: ClassifierParams | None = None,
-) -> Variant:
+) -> BatchingVariant:
     """Collate ``indices`` of ``ds`` into batches the way ``name`` does it (length-grouped or shuffled)."""
     lengths = [ds.lengths[i] for i in indices]
     if group_by_length:
@@ -161,12 +160,12 @@ def make_variant(
     pad = collator(ds.tokenizer, pad_to)
     batches = [pad([ds[indices[j]] for j in batch]) for batch in order]
     flops = classifier_flops(params, lengths) if params else float("nan")
-    return Variant(name, batches, lengths, flops, bf16)
+    return BatchingVariant(name, batches, lengths, flops, bf16)
 
 
 def compare(
     model: PreTrainedModel,
-    variants: Sequence[Variant],
+    variants: Sequence[BatchingVariant],
     rounds: int = 3,
     learning_rate: float = 1e-5,
     peak_n: int = 1024,

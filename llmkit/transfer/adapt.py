@@ -26,7 +26,7 @@ class DaptConfig:
     head_steps: int = 30  # first, steps that train only the new masked-LM head (the encoder frozen)
     head_learning_rate: float = 1e-3
     seed: int = 0
-    bf16: bool = False  # autocast to bfloat16 (only where llmkit.finetune.throughput.bf16_supported())
+    bf16: bool = False  # autocast to bfloat16 (only where llmkit.core.hardware.bf16_supported())
 
     @classmethod
     def for_profile(cls, profile: str | None, **overrides: Any) -> DaptConfig:

@@ -49,7 +49,7 @@ class CurveConfig:
     min_steps: int = 60  # a small subset gets more epochs until a run takes at least this many steps
     min_epochs: int = 3
     max_length: int = 128  # tokens kept per text
-    bf16: bool = False  # autocast to bfloat16 (only where llmkit.finetune.throughput.bf16_supported())
+    bf16: bool = False  # autocast to bfloat16 (only where llmkit.core.hardware.bf16_supported())
 
 
 def epochs_for(n: int, batch_size: int, min_steps: int, min_epochs: int) -> int:

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from llmkit.core import params
 from llmkit.core.errors import LlmkitError
 from llmkit.distill import digits, hinton
 
@@ -48,7 +49,7 @@ def test_build_mlp_layers_parameters_and_seed():
 
     net = digits.build_mlp((64, 30, 20, 10), dropout=0.5, seed=3)
     assert [type(m).__name__ for m in net] == ["Linear", "ReLU", "Dropout"] * 2 + ["Linear"]
-    assert digits.count_parameters(net) == 64 * 30 + 30 + 30 * 20 + 20 + 20 * 10 + 10
+    assert params.parameter_count(net) == 64 * 30 + 30 + 30 * 20 + 20 + 20 * 10 + 10
     twin = digits.build_mlp((64, 30, 20, 10), dropout=0.5, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(net.parameters(), twin.parameters(), strict=True))
     assert "Dropout" not in str(digits.build_mlp((64, 8, 10)))

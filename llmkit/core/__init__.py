@@ -1,10 +1,13 @@
 """Shared machinery every stage uses; imports nothing from the stages.
 
 * ``config``   profiles (smoke / lesson / full), seeds, run folders: ``by_profile``, ``set_seed``, ``new_run_dir``
+* ``settings`` a stage's per-profile sizes as a dataclass: ``ProfileSettings.for_profile``, ``per_profile``
 * ``io``       the cache folder, cache keys, atomic writes and one cache-or-build: ``cache_dir``, ``cache_key``,
   ``atomic_write_text``, ``atomic_file``, ``atomic_folder``, ``cached_folder``
-* ``hardware`` device, dtype and threads: ``device``, ``train_dtype``, ``set_threads``, ``thread_count``
+* ``hardware`` device, the one bf16 policy and threads: ``device``, ``bf16_supported``, ``autocast``,
+  ``train_dtype``, ``set_threads``, ``thread_count``
 * ``machine``  this machine's limits, measured: ``describe``, ``matmul_gflops``
+* ``params``   the one parameter counter: ``parameter_count``
 * ``timing``   one timer: ``median_ms``, ``alternate`` (candidates timed in alternating rounds), ``Rounds``
 * ``evaluate`` metrics, intervals and the shared plots: ``classification_metrics``, ``bootstrap_interval``,
   ``plot_loss_curves``, ``read_scalars``

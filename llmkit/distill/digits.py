@@ -124,11 +124,6 @@ def build_mlp(
     return nn.Sequential(*layers)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Weights and biases of ``model``."""
-    return sum(p.numel() for p in model.parameters())
-
-
 def _tensors(X: ArrayLike, y: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
     import torch
 

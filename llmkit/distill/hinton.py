@@ -12,6 +12,7 @@ import numpy as np
 
 from llmkit.core.config import by_profile
 from llmkit.core.errors import LlmkitError
+from llmkit.core.params import parameter_count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +22,6 @@ from llmkit.distill.digits import (
     DigitsSplit,
     MlpConfig,
     build_mlp,
-    count_parameters,
     load_digits_split,
     predict_logits,
     test_errors,
@@ -166,7 +166,7 @@ def hinton_table(
         distilled = _train_student(split, cfg, seed, predict_logits(teacher, split.X_train))
         for name, model in zip(MODELS, (teacher, small, distilled), strict=True):
             errors[name].append(test_errors(model, X_eval, y_eval))
-            params[name] = count_parameters(model)
+            params[name] = parameter_count(model)
     architectures = {
         "teacher": _describe(cfg.teacher_hidden, cfg.teacher_dropout),
         "small net": _describe(cfg.student_hidden, 0.0),

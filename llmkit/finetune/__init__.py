@@ -1,5 +1,6 @@
 """Notebook 03, 微调 (fine-tuning): a pretrained MiniLM fine-tuned on labeled notes, and the seed's §5.2 code.
 
+* ``settings``   ``FinetuneSettings.for_profile``: the notebook's per-profile sizes
 * ``tasks``      ``load_task``, ``subsample``, ``encode_task``
 * ``batching``   ``encode``, ``collator``, ``length_grouped_batches``, ``TokenDataset``
 * ``loop``       ``train_classifier`` (the explicit loop), ``predict_proba``, ``finetuned_minilm`` (the cached teacher)

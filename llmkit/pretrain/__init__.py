@@ -1,5 +1,6 @@
 """Notebook 02, 预训练 (pretraining): a tokenizer and two small language models trained from scratch.
 
+* ``settings``     ``PretrainSettings.for_profile``: the notebook's per-profile sizes
 * ``tokenization`` ``train_wordpiece``, ``fertility``
 * ``lmdata``       ``build_corpus``, ``held_out_split``, ``token_blocks``, the unigram baseline
 * ``networks``     ``build_model`` (masked or causal LM), ``fill_mask``, ``generate_text``

@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from llmkit.assets import corpora
     from llmkit.core import hardware
+    from llmkit.core.params import parameter_count
     from llmkit.pretrain import lmdata, networks, tokenization, training
 
     backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         "world_size": world,
         "backend": backend,
         "sha256": weights_sha256(model),
-        "parameters": networks.parameter_count(model),
+        "parameters": parameter_count(model),
         "val_loss": result.final_val_loss,
         "tokens_per_second": result.tokens_per_second,
     }

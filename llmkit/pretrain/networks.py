@@ -84,11 +84,6 @@ def build_model(
     return model
 
 
-def parameter_count(model: PreTrainedModel) -> int:
-    """Distinct parameters (a tied input/output embedding counted once)."""
-    return sum(p.numel() for p in model.parameters())
-
-
 # ------------------------------------------------------------------------------------------ samples
 
 

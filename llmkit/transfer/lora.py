@@ -54,8 +54,9 @@ def add_lora(
 
 def trainable_parameters(model: PreTrainedModel) -> tuple[int, int]:
     """``(trainable, total)`` parameter counts (a peft model's frozen base included in ``total``)."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
+    from llmkit.core.params import parameter_count
+
+    return parameter_count(model, trainable_only=True), parameter_count(model)
 
 
 def lora_parameter_count(shapes: Sequence[tuple[int, int]], r: int) -> int:

@@ -126,3 +126,16 @@ def test_embed_texts_keys_by_cache_key_and_says_when_an_old_key_is_rebuilt(tmp_p
     caplog.clear()
     np.testing.assert_array_equal(hospitals.embed_texts(texts), first)  # found: no second embedding
     assert len(calls) == 1 and not caplog.records
+
+
+def test_longest_first_batches_restore_the_input_order():
+    from llmkit.core.batches import longest_first
+
+    lengths = [3, 9, 1, 9, 4, 7, 2]
+    batches = list(longest_first(lengths, 3))
+    assert [b.tolist() for b in batches] == [[1, 3, 5], [4, 0, 6], [2]]  # ties (the two 9s) keep their order
+    out = [None] * len(lengths)
+    for rows in batches:
+        for i in rows:
+            out[i] = lengths[i] * 10
+    assert out == [n * 10 for n in lengths]

@@ -270,11 +270,12 @@ def embed(
     lengths = [
         len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     ]
-    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    from llmkit.core.batches import longest_first
+
     out = torch.empty(len(texts), model.config.hidden_size)
     with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
+        for batch_rows in longest_first(lengths, batch_size):
+            rows = batch_rows.tolist()
             batch = tokenizer(
                 [texts[i] for i in rows],
                 padding=True,

@@ -51,10 +51,10 @@ class Variant:
                 self.tokenizer,
             )
         pad = collator(self.tokenizer)
-        order = np.argsort([-n for n in data.lengths], kind="stable")
+        from llmkit.core.batches import longest_first
+
         out: list[np.ndarray] = [np.empty(0)] * len(data)
-        for start in range(0, len(data), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in longest_first(data.lengths, batch_size):
             batch = pad([{k: v for k, v in data[int(i)].items() if k != "labels"} for i in rows])
             logits = self.logits({k: batch[k].numpy() for k in ("input_ids", "attention_mask")})
             for i, row in zip(rows, logits, strict=True):

@@ -8,6 +8,7 @@
   ``train_dtype``, ``set_threads``, ``thread_count``
 * ``machine``  this machine's limits, measured: ``describe``, ``matmul_gflops``
 * ``params``   the one parameter counter: ``parameter_count``
+* ``batches``  inference batches longest first, rows given back in order: ``longest_first``
 * ``timing``   one timer: ``median_ms``, ``alternate`` (candidates timed in alternating rounds), ``Rounds``
 * ``evaluate`` metrics, intervals and the shared plots: ``classification_metrics``, ``bootstrap_interval``,
   ``plot_loss_curves``, ``read_scalars``

@@ -281,10 +281,10 @@ class Predictor:
     def predict_many(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Probabilities ``[texts, labels]`` in the order given, longest texts batched together (little padding)."""
         lengths = [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
-        order = np.argsort([-n for n in lengths], kind="stable")
+        from llmkit.core.batches import longest_first
+
         out = np.empty((len(texts), len(self.bundle.labels)))
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in longest_first(lengths, batch_size):
             out[rows] = self.predict([texts[i] for i in rows]).probabilities
         return out
 

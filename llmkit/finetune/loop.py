@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from llmkit.core.batches import longest_first
 from llmkit.core.hardware import autocast
 from llmkit.finetune.batching import EncodedTexts, collator, length_grouped_batches, random_batches
 
@@ -187,12 +188,10 @@ def predict_proba(
 
     device = next(model.parameters()).device.type
     pad = collator(ds.tokenizer)
-    order = np.argsort([-n for n in ds.lengths], kind="stable")
     probs = np.empty((len(ds), model.config.num_labels), dtype=np.float64)
     model.eval()  # dropout off
     with torch.no_grad():  # no graph kept: less memory, faster
-        for start in range(0, len(ds), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in longest_first(ds.lengths, batch_size):
             batch = pad([{k: v for k, v in ds[int(i)].items() if k != "labels"} for i in rows])
             with autocast(bf16, device):
                 logits = model(**{k: v.to(device) for k, v in batch.items()}).logits  # [batch, num_labels]

@@ -211,7 +211,7 @@ def test_load_reads_the_committed_file_and_one_split():
 def test_load_regenerates_into_the_cache_when_the_file_is_absent(tmp_path, monkeypatch):
     monkeypatch.setattr("llmkit.core.config.repo_root", lambda: tmp_path)
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cn, "DATASET_CALL", {**dn.DATASET_CALL, "n_notes": 200})  # small, for speed
+    monkeypatch.setattr(dn, "DATASET_CALL", {**dn.DATASET_CALL, "n_notes": 200})  # small, for speed
     df = dn.load_diabetes_notes()
     assert (tmp_path / "cache" / "data" / "diabetes_notes" / dn.CSV_NAME).is_file()
     assert (tmp_path / "cache" / "data" / "diabetes_notes" / "README.md").is_file()

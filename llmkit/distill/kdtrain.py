@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,16 +100,14 @@ def distill_classifier(
 
     Each step: pad a length-grouped batch, run the student, and take
     ``kd.torch_kd_loss(z_s, z_t, y, T, alpha)``. The hard term averages over the labeled texts of the
-    batch only; a batch without any label uses alpha = 1. AdamW with a linear warm-up and decay, as
-    :func:`llmkit.finetune.loop.train_classifier`. ``alpha = 0`` trains on the labels alone (the baseline).
+    batch only; a batch without any label uses alpha = 1. The loop is notebook 03's
+    (:func:`llmkit.finetune.loop.fit`: AdamW, linear warm-up and decay, clipping); only the loss differs.
+    ``alpha = 0`` trains on the labels alone (the baseline).
     """
     import torch
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
 
-    from llmkit.core.hardware import autocast
-    from llmkit.finetune.batching import collator, encode, length_grouped_batches
-    from llmkit.finetune.loop import make_optimizer
+    from llmkit.finetune.batching import collator, encode
+    from llmkit.finetune.loop import fit
     from llmkit.losses.kd import torch_kd_loss
 
     cfg = cfg or DistillConfig()
@@ -126,48 +123,28 @@ def distill_classifier(
     hard = np.full(len(texts), -100, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
     ds = encode(student_tokenizer, texts, hard, cfg.max_length)
     device = next(student.parameters()).device.type
-    torch.manual_seed(cfg.seed)  # dropout masks
     pad = collator(student_tokenizer)
-    optimizer = make_optimizer(student, cfg)  # reads learning_rate and weight_decay
-    total = cfg.epochs * math.ceil(len(ds) / cfg.batch_size)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup * total), total)
-    writer = None
-    if log_dir is not None:
-        from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(log_dir))
-    result, start = DistillResult(student), time.perf_counter()
-    for epoch in range(cfg.epochs):
-        batches = length_grouped_batches(ds.lengths, cfg.batch_size, cfg.seed * 1000 + epoch)
-        student.train()
-        bar = tqdm(batches, desc=f"distill {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
-        for indices in bar:
-            batch = pad([ds[i] for i in indices])  # input_ids, attention_mask [batch, tokens]; labels [batch]
-            y = batch.pop("labels").to(device)
-            with autocast(cfg.bf16, device):
-                z_s = student(**{k: v.to(device) for k, v in batch.items()}).logits  # [batch, num_labels]
-            z_t = torch.from_numpy(soft_logits[indices]).to(device).expand_as(z_s)  # [batch, num_labels]
+    def batch_of(indices: list[int]) -> dict[str, Any]:
+        batch = pad([ds[i] for i in indices])  # input_ids, attention_mask [batch, tokens]; labels [batch]
+        batch["soft"] = torch.from_numpy(soft_logits[indices])  # the teacher's logits [batch, num_labels]
+        return {k: v.to(device) for k, v in batch.items()}
+
+    def kd_objective(batch: dict[str, Any]) -> Any:
+        y = batch["labels"]
+        z_s = student(**{k: v for k, v in batch.items() if k not in ("labels", "soft")}).logits
+        with torch.autocast(device, enabled=False):  # the loss itself in fp32
+            z_t = batch["soft"].expand_as(z_s)
             labeled = bool((y != -100).any())  # cross_entropy skips -100; with none left it is nan
             alpha = cfg.alpha if labeled else 1.0
             targets = y if labeled else torch.zeros_like(y)  # weight 1 - alpha = 0: any class will do
-            loss = torch_kd_loss(z_s.float(), z_t, targets, cfg.temperature, alpha)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.step_loss.append(float(loss.detach()))
-            result.steps += 1
-            bar.set_postfix(loss=f"{result.step_loss[-1]:.3f}")
-            if writer is not None:
-                writer.add_scalar("distill/loss", result.step_loss[-1], result.steps)
-                writer.add_scalar("distill/learning_rate", scheduler.get_last_lr()[0], result.steps)
-        result.epoch_loss.append(float(np.mean(result.step_loss[-len(batches) :])))
-    if writer is not None:
-        writer.close()
-    result.seconds = time.perf_counter() - start
-    student.eval()
-    return result
+            return torch_kd_loss(z_s.float(), z_t, targets, cfg.temperature, alpha)
+
+    start = time.perf_counter()
+    done = fit(
+        student, ds.lengths, batch_of, kd_objective, cfg, progress=progress, log_dir=log_dir, tag="distill"
+    )
+    return DistillResult(student, done.step_loss, done.epoch_loss, done.steps, time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------------------------------------ speed

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -79,7 +79,20 @@ def freeze_encoder(model: PreTrainedModel) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def make_optimizer(model: PreTrainedModel, cfg: FinetuneConfig) -> Any:
+class LoopConfig(Protocol):
+    """What :func:`fit` reads of a run's config (:class:`FinetuneConfig` and ``kdtrain.DistillConfig`` have it)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    warmup: float
+    weight_decay: float
+    max_grad_norm: float
+    seed: int
+    bf16: bool
+
+
+def make_optimizer(model: PreTrainedModel, cfg: LoopConfig) -> Any:
     """AdamW over the trainable parameters, with weight decay on the weight matrices only (as Trainer).
 
     ``fused=True`` updates every parameter in one kernel: on MiniLM it took 25 ms a step here against
@@ -95,6 +108,87 @@ def make_optimizer(model: PreTrainedModel, cfg: FinetuneConfig) -> Any:
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
 
 
+@dataclass
+class Steps:
+    """What :func:`fit` measured: the loss of every step and of every epoch, and the time spent in steps."""
+
+    step_loss: list[float] = field(default_factory=list)
+    epoch_loss: list[float] = field(default_factory=list)
+    steps: int = 0
+    step_seconds: float = 0.0  # forward, backward and update only: no batch preparation, no evaluation
+
+
+def fit(
+    model: PreTrainedModel,
+    lengths: Sequence[int],  # real length of each training row (length-grouped batches)
+    batch_of: Callable[[list[int]], dict[str, Any]],  # row indices -> a padded batch on the model's device
+    loss_of: Callable[[dict[str, Any]], Any],  # batch -> the scalar loss tensor to minimize
+    cfg: LoopConfig,
+    *,
+    group_by_length: bool = True,  # length-grouped batches (else plain shuffled ones)
+    progress: bool = True,  # a tqdm bar per epoch
+    log_dir: str | Path | None = None,  # TensorBoard: loss and learning rate per step
+    tag: str = "train",  # the TensorBoard scalars' prefix and the progress bar's label
+    after_epoch: Callable[[int], Mapping[str, float]] | None = None,  # scalars to log after each epoch
+) -> Steps:
+    """The training loop every fine-tuning and distillation run shares (notebook 03's lesson).
+
+    Each epoch draws a new batch order from ``cfg.seed``; each step pads a batch (``batch_of``), takes
+    the loss under bf16 autocast where ``cfg.bf16`` (``loss_of``), backpropagates, clips the gradient
+    norm, steps AdamW (:func:`make_optimizer`) and a linear warm-up-then-decay schedule. ``model`` is
+    trained in place and left in eval mode.
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    device = next(model.parameters()).device.type
+    torch.manual_seed(cfg.seed)  # dropout masks
+    optimizer = make_optimizer(model, cfg)
+    total = cfg.epochs * math.ceil(len(lengths) / cfg.batch_size)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup * total), total)
+    done = Steps()
+    writer = None
+    if log_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(log_dir))
+    for epoch in range(cfg.epochs):
+        seed = cfg.seed * 1000 + epoch  # a new order every epoch, the same every run
+        if group_by_length:
+            batches = length_grouped_batches(lengths, cfg.batch_size, seed)
+        else:
+            batches = random_batches(len(lengths), cfg.batch_size, seed)
+        model.train()  # dropout on
+        bar = tqdm(batches, desc=f"{tag} {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for indices in bar:
+            batch = batch_of(indices)
+            start = time.perf_counter()
+            with autocast(cfg.bf16, device):
+                loss = loss_of(batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            done.step_seconds += time.perf_counter() - start
+            done.step_loss.append(float(loss.detach()))
+            done.steps += 1
+            bar.set_postfix(loss=f"{done.step_loss[-1]:.3f}")
+            if writer is not None:
+                writer.add_scalar(f"{tag}/loss", done.step_loss[-1], done.steps)
+                writer.add_scalar(f"{tag}/learning_rate", scheduler.get_last_lr()[0], done.steps)
+        done.epoch_loss.append(float(np.mean(done.step_loss[-len(batches) :])))
+        scalars = after_epoch(epoch) if after_epoch is not None else {}
+        for name, value in scalars.items():
+            if writer is not None:
+                writer.add_scalar(name, value, done.steps)
+    if writer is not None:
+        writer.close()
+    model.eval()
+    return done
+
+
 def train_classifier(
     model: PreTrainedModel,
     train_ds: EncodedTexts,
@@ -105,72 +199,42 @@ def train_classifier(
     | Path
     | None = None,  # TensorBoard: loss and learning rate per step, eval accuracy per epoch
 ) -> FinetuneResult:
-    """Fine-tune ``model`` on ``train_ds`` with an explicit PyTorch loop (the lesson of notebook 03).
+    """Fine-tune ``model`` on ``train_ds``: :func:`fit` (the explicit PyTorch loop of notebook 03) with the
+    cross-entropy of the model's own head as the loss.
 
     Works for any training size (notebook 04 calls it from 16 examples up). The model is trained in
     place and returned in eval mode inside the result. With ``log_dir`` the run is logged to TensorBoard
     with ``torch.utils.tensorboard.SummaryWriter`` (see :func:`tensorboard_dir`).
     """
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
-
     cfg = cfg or FinetuneConfig()
     device = next(model.parameters()).device.type
-    torch.manual_seed(cfg.seed)  # dropout masks
     pad = collator(train_ds.tokenizer)
     if cfg.train_head_only:
         freeze_encoder(model)
-    optimizer = make_optimizer(model, cfg)
-    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup * total), total)
     result = FinetuneResult(model)
-    writer = None
-    if log_dir is not None:
-        from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(log_dir))
-    for epoch in range(cfg.epochs):
-        seed = cfg.seed * 1000 + epoch  # a new order every epoch, the same every run
-        if cfg.group_by_length:
-            batches = length_grouped_batches(train_ds.lengths, cfg.batch_size, seed)
-        else:
-            batches = random_batches(len(train_ds), cfg.batch_size, seed)
-        model.train()  # dropout on
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
-        for indices in bar:
-            # input_ids, attention_mask [batch, tokens] padded to the longest text; labels [batch]
-            batch = pad([train_ds[i] for i in indices])
-            batch = {k: v.to(device) for k, v in batch.items()}
-            start = time.perf_counter()
-            with autocast(cfg.bf16, device):
-                out = model(**batch)  # labels are passed, so out.loss is the cross-entropy
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.step_seconds += time.perf_counter() - start
-            result.step_loss.append(float(out.loss.detach()))
-            result.steps += 1
-            result.examples += len(indices)
-            result.lengths += [train_ds.lengths[i] for i in indices]
-            result.padded_tokens += int(batch["input_ids"].numel())
-            bar.set_postfix(loss=f"{result.step_loss[-1]:.3f}")
-            if writer is not None:
-                writer.add_scalar("train/loss", result.step_loss[-1], result.steps)
-                writer.add_scalar("train/learning_rate", scheduler.get_last_lr()[0], result.steps)
-        result.epoch_loss.append(float(np.mean(result.step_loss[-len(batches) :])))
-        if eval_ds is not None:
-            predicted = predict_proba(model, eval_ds, cfg.eval_batch_size).argmax(axis=1)
-            result.eval_accuracy.append(float((predicted == np.asarray(eval_ds.labels)).mean()))
-            if writer is not None:
-                writer.add_scalar("eval/accuracy", result.eval_accuracy[-1], result.steps)
-    if writer is not None:
-        writer.close()
-    result.tokens = sum(result.lengths)
-    model.eval()
+    def batch_of(indices: list[int]) -> dict[str, Any]:
+        # input_ids, attention_mask [batch, tokens] padded to the longest text; labels [batch]
+        batch = pad([train_ds[i] for i in indices])
+        result.examples += len(indices)
+        result.lengths += [train_ds.lengths[i] for i in indices]
+        result.padded_tokens += int(batch["input_ids"].numel())
+        return {k: v.to(device) for k, v in batch.items()}
+
+    def cross_entropy(batch: dict[str, Any]) -> Any:
+        return model(**batch).loss  # labels are passed, so the loss is the cross-entropy
+
+    def evaluate(epoch: int) -> dict[str, float]:
+        if eval_ds is None:
+            return {}
+        predicted = predict_proba(model, eval_ds, cfg.eval_batch_size).argmax(axis=1)
+        result.eval_accuracy.append(float((predicted == np.asarray(eval_ds.labels)).mean()))
+        return {"eval/accuracy": result.eval_accuracy[-1]}
+
+    done = fit(model, train_ds.lengths, batch_of, cross_entropy, cfg, group_by_length=cfg.group_by_length,
+               progress=progress, log_dir=log_dir, tag="train", after_epoch=evaluate)  # fmt: skip
+    result.step_loss, result.epoch_loss, result.steps = done.step_loss, done.epoch_loss, done.steps
+    result.step_seconds, result.tokens = done.step_seconds, sum(result.lengths)
     return result
 
 

@@ -131,7 +131,7 @@ def validate_frame(
         ("feature", c) for c in features
     ]:
         if col is not None:
-            _require_column(df, col, role, name)
+            require_column(df, col, role, name)
     if text_column is not None:
         _check_text(df[text_column], text_column, name)
     if label_column is not None:
@@ -224,8 +224,18 @@ def _nearby_files(path: Path) -> str:
 # ---------------------------------------------------------------------------------------- validating
 
 
+def show_list(values: Iterable[Any], limit: int = 8) -> str:
+    """'a, b, c' -- or, past ``limit`` values, 'a, b, ..., h (60 in all)': a list a one-line message can hold."""
+    items = [str(v) for v in values]
+    if not items:
+        return "(none)"
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f", ... ({len(items)} in all)"
+
+
 def _names(columns: Iterable[Any]) -> str:
-    return ", ".join(str(c) for c in columns) or "(none)"
+    return show_list(columns, limit=12)
 
 
 def _show(value: Any, width: int = 40) -> str:
@@ -247,7 +257,8 @@ def _rows(mask: Any) -> str:
     return f"row{'s' if len(positions) > 1 else ''} {shown}{more}; 1-based data rows"
 
 
-def _require_column(df: pd.DataFrame, col: str, role: str, name: str) -> None:
+def require_column(df: pd.DataFrame, col: str, role: str, name: str) -> None:
+    """Raise one LlmkitError line when ``col`` is not a column of ``df``: the columns there are, and the likely fix."""
     if col in df.columns:
         return
     columns = [str(c) for c in df.columns]

@@ -89,9 +89,10 @@ def test_directory_given_as_file(tmp_path):
 
 
 def test_unknown_extension_lists_the_supported_ones(tmp_path):
-    message = error(write(tmp_path, "notes.xlsx", "x"), "notes.xlsx", "'.xlsx'")
+    message = error(write(tmp_path, "notes.txt", "x"), "notes.txt", "'.txt'")
     for ext in SUPPORTED_EXTENSIONS:
         assert ext in message
+    error(write(tmp_path, "notes.xls", "x"), "notes.xls", "'.xls'", "save it as .xlsx")
 
 
 @pytest.mark.parametrize("name", ["empty.csv", "empty.jsonl", "empty.parquet"])
@@ -116,7 +117,7 @@ def test_non_utf8_byte_names_offset_and_line(tmp_path):
     raw = b"id,text\n1,ok\n2,caf\xe9\n"  # Latin-1 e-acute
     offset = raw.index(b"\xe9")
     message = error(write(tmp_path, "latin.csv", raw), "latin.csv", "0xe9", f"byte offset {offset}", "line 3")
-    assert "expected UTF-8" in message
+    assert "expected UTF-8, or pass encoding (e.g. -p encoding latin-1" in message
 
 
 @pytest.mark.parametrize(
@@ -266,3 +267,180 @@ def test_validate_frame_names_the_frame():
     error(df, "train_df", "'text'", "row 2", name="train_df", text_column="text")
     with pytest.raises(LlmkitError, match="expected a pandas DataFrame, got list"):
         validate_frame([1, 2], name="rows")
+
+
+# ---------------------------------------------------------------------------------- encoding parameter
+
+
+def test_latin1_needs_encoding_and_then_round_trips(tmp_path):
+    raw = "id,text,price\n1,café au lait,£3\n2,crème brûlée,£5\n".encode("latin-1")
+    path = write(tmp_path, "menu.csv", raw)
+    message = error(path, "menu.csv", "is not UTF-8", "pass encoding", "latin-1")
+    assert "0xe9" in message
+    df = read_table(path, text_column="text", encoding="latin-1")
+    assert df["text"].tolist() == ["café au lait", "crème brûlée"]
+    assert df["price"].tolist() == ["£3", "£5"]
+
+
+def test_cp1252_smart_quotes_round_trip(tmp_path):
+    text = "id,text\n1,\u201cquoted\u201d \u2014 it\u2019s fine\n2,plain\n"
+    path = write(tmp_path, "quotes.csv", text.encode("cp1252"))
+    error(path, "quotes.csv", "0x93", "is not UTF-8", "cp1252")
+    assert read_table(path, encoding="cp1252")["text"][0] == "\u201cquoted\u201d \u2014 it\u2019s fine"
+
+
+def test_bytes_the_named_codec_cannot_read_are_located(tmp_path):
+    path = write(tmp_path, "odd.csv", b"id,text\n1,a\x81b\n")  # 0x81 is undefined in cp1252
+    error(path, "odd.csv", "0x81", "byte offset 11", "line 2", "is not cp1252", encoding="cp1252")
+
+
+def test_unknown_codec_names_the_parameter(tmp_path):
+    path = write(tmp_path, "notes.csv", CSV)
+    message = error(
+        path, "notes.csv", "unknown encoding 'latin-9000'", "encoding parameter", encoding="latin-9000"
+    )
+    assert "cp1252" in message
+
+
+def test_utf8_bom_with_another_encoding_is_explained(tmp_path):
+    path = write(tmp_path, "bom.csv", b"\xef\xbb\xbf" + CSV.encode("utf-8"))
+    error(path, "bom.csv", "UTF-8 byte-order mark", "not iso8859-1", encoding="latin-1")
+    assert read_table(path, encoding="utf-8-sig").columns[0] == "id"
+
+
+# -------------------------------------------------------------------------------------------- headers
+
+
+def test_bom_and_unnamed_empty_column_is_dropped_with_a_note(tmp_path, capsys):
+    content = "id,text,,reading,\n1,a,,0.5,\n2,b,,0.7,\n3,c,, 0.9,\n"
+    path = write(tmp_path, "sensors.csv", b"\xef\xbb\xbf" + content.encode("utf-8"))
+    df = read_table(path, feature_columns=["reading"])
+    assert list(df.columns) == ["id", "text", "reading"]
+    out = capsys.readouterr().out.strip()
+    assert out == f"{path}: dropped 2 unnamed empty columns (Unnamed: 2, Unnamed: 4)"
+
+
+def test_unnamed_column_with_values_is_kept(tmp_path, capsys):
+    path = write(tmp_path, "notes.csv", "id,,text\n1,x,a\n2,,b\n")
+    df = read_table(path)
+    assert list(df.columns) == ["id", "Unnamed: 1", "text"]
+    assert capsys.readouterr().out == ""
+
+
+def test_header_names_lose_surrounding_spaces(tmp_path, capsys):
+    path = write(tmp_path, "export.csv", " id , text ,outcome \n1,a,0\n2,b,1\n")
+    df = read_table(path, text_column="text", label_column="outcome", min_per_class=1)
+    assert list(df.columns) == ["id", "text", "outcome"]
+    assert capsys.readouterr().out == ""
+
+
+def test_duplicated_header_in_csv_is_refused(tmp_path):
+    path = write(tmp_path, "people.csv", "id,name,age,city,zip,note,age\n1,a,30,x,1,n,31\n")
+    error(
+        path,
+        "people.csv",
+        "column name 'age' appears 2 times in the header (columns 3 and 7)",
+        "expected unique column names",
+    )
+    spaced = write(tmp_path, "spaced.csv", "id, age,age \n1,2,3\n")  # the same once stripped
+    error(spaced, "spaced.csv", "'age' appears 2 times", "(columns 2 and 3)")
+
+
+def test_duplicated_keys_in_jsonl_after_stripping_are_refused(tmp_path):
+    path = write(tmp_path, "rows.jsonl", '{"age": 1, " age": 2}\n')
+    error(path, "rows.jsonl", "'age' appears 2 times")
+
+
+# ---------------------------------------------------------------------------------------------- Excel
+
+SHEET = pd.DataFrame(
+    {
+        "id": [1, 2, 3, 4],
+        "text": ["polyuria", "knee pain", "thirst", "cough"],
+        "bmi": [31.5, 22.0, 28.25, 24.0],
+        "seen": pd.to_datetime(["2024-01-02", "2024-02-03", "2024-03-04", "2024-04-05"]),
+        "outcome": [1, 0, 1, 0],
+    }
+)
+
+
+def write_excel(path: Path, sheets: dict[str, pd.DataFrame]) -> Path:
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for sheet_name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=sheet_name, index=False)
+    return path
+
+
+def test_xlsx_reads_back_with_dtypes(tmp_path):
+    path = write_excel(tmp_path / "notes.xlsx", {"notes": SHEET})
+    df = read_table(path, text_column="text", label_column="outcome", feature_columns=["bmi", "id"])
+    assert list(df.columns) == list(SHEET.columns)
+    assert df["text"].tolist() == SHEET["text"].tolist()
+    assert df["bmi"].tolist() == SHEET["bmi"].tolist()
+    assert pd.api.types.is_integer_dtype(df["id"]) and pd.api.types.is_integer_dtype(df["outcome"])
+    assert pd.api.types.is_float_dtype(df["bmi"])
+    assert pd.api.types.is_datetime64_any_dtype(df["seen"])
+    assert (df["seen"] == SHEET["seen"]).all()
+
+
+def test_sheet_selection_by_name_and_index(tmp_path):
+    other = pd.DataFrame({"code": ["a", "b"], "count": [7, 9]})
+    path = write_excel(tmp_path / "book.xlsx", {"notes": SHEET, "codes": other})
+    assert list(read_table(path).columns) == list(SHEET.columns)  # the first sheet by default
+    for sheet in ("codes", 1, "1"):  # "-p sheet 1" arrives as a string
+        assert read_table(path, sheet=sheet)["count"].tolist() == [7, 9]
+    error(path, "book.xlsx", "no sheet 'cods'", "sheets are: 'notes', 'codes'", sheet="cods")
+    error(path, "book.xlsx", "no sheet 2", "0-based index below 2", sheet=2)
+    error(write(tmp_path, "notes.csv", CSV), "notes.csv", "sheet='codes'", "Excel files only", sheet="codes")
+
+
+def test_duplicated_header_in_excel_is_refused(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in (["id", "age", "text", "age"], [1, 30, "a", 31], [2, 40, "b", 41]):
+        book.active.append(row)
+    path = tmp_path / "people.xlsx"
+    book.save(path)
+    error(path, "people.xlsx", "'age' appears 2 times in the header (columns 2 and 4)")
+
+
+def test_excel_unnamed_empty_column_is_dropped(tmp_path, capsys):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in (["id", None, " text "], [1, None, "a"], [2, None, "b"]):
+        book.active.append(row)
+    path = tmp_path / "sensors.xlsm"
+    book.save(path)
+    assert list(read_table(path, text_column="text").columns) == ["id", "text"]
+    assert "dropped 1 unnamed empty column (Unnamed: 1)" in capsys.readouterr().out
+
+
+def test_damaged_xlsx(tmp_path):
+    error(write(tmp_path, "notes.xlsx", b"PK\x03\x04 not really"), "notes.xlsx", "not a readable Excel file")
+
+
+# ------------------------------------------------------------------------------------------ long lists
+
+
+def test_sixty_small_classes_give_a_short_message_with_the_count(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = [f"text {i},class_{i:02d}" for i in range(60)]
+    write(tmp_path, "labels.csv", "text,label\n" + "\n".join(rows) + "\n")
+    message = error(Path("labels.csv"), "labels.csv", "60 of 60 classes", "(60 in all)", label_column="label")
+    assert len(message) < 300, message
+
+
+def test_many_small_splits_are_cut(tmp_path):
+    rows = [f"t{i},{i % 2},s{i:02d}" for i in range(30)]
+    path = write(tmp_path, "splits.csv", "text,label,split\n" + "\n".join(rows) + "\n")
+    message = error(path, "30 of 30 splits", "(30 in all)", split_column="split", min_rows_per_split=2)
+    assert message.count("split 's") == 4
+
+
+def test_long_column_list_is_cut(tmp_path):
+    header = ",".join(f"c{i}" for i in range(40))
+    path = write(tmp_path, "wide.csv", header + "\n" + ",".join("1" * 40) + "\n")
+    message = error(path, "no text column 'text'", "(40 in all)", text_column="text")
+    assert "c39" not in message

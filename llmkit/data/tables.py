@@ -1,55 +1,36 @@
 """Read and validate a user's table: the analyst path into every notebook and case study.
 
-:func:`read_table` reads a CSV, TSV, Parquet or JSONL file (chosen by its extension) and hands the frame
-to :func:`validate_frame`, which any DataFrame can also go through. Every problem -- a missing file, an
-encoding the parser would misread, a misspelt column, a label with one class, empty texts, a feature
-column holding text -- is one :class:`~llmkit.core.errors.LlmkitError` line that names the file, the column
-and what was expected, raised before any model is built::
+:func:`read_table` reads a CSV, TSV, Parquet, JSONL or Excel file (chosen by its extension; the reading,
+encodings and header tidying are :func:`llmkit.data.readers.read_frame`) and hands the frame to
+:func:`validate_frame`, which any DataFrame can also go through. Every problem -- a missing file, an
+encoding the parser would misread, a repeated or misspelt column, a label with one class, empty texts, a
+feature column holding text -- is one :class:`~llmkit.core.errors.LlmkitError` line that names the file,
+the column and what was expected, raised before any model is built::
 
     notes.csv: no column 'note'; columns are: id, text, outcome; did you mean 'notes'?
 
+A message that lists values (columns, classes, splits, rows) shows a few of them and the count.
 Row numbers in messages are **1-based data rows**: row 1 is the first row after the header (line 2 of a
 CSV file, the first record of a JSONL file), counted by position, whatever the frame's index holds.
-
-Encodings: text files must be UTF-8. A UTF-8 byte-order mark (Excel's "CSV UTF-8") is stripped and
-accepted -- left in, ``csv``/``json`` readers glue it onto the first column name (``'\\ufeffid'``) or
-reject the first line. A UTF-16 or UTF-32 file, or a byte that is not UTF-8, is an error that says where.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import io
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmkit.core.errors import LlmkitError
+from llmkit.data.readers import SUPPORTED_EXTENSIONS, read_frame, show_list
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# extension -> format; the message for an unknown extension lists these
-SUPPORTED_EXTENSIONS: dict[str, str] = {
-    ".csv": "CSV",
-    ".tsv": "TSV",
-    ".tab": "TSV",
-    ".parquet": "Parquet",
-    ".pq": "Parquet",
-    ".jsonl": "JSONL",
-    ".ndjson": "JSONL",
-}
-UTF8_BOM = b"\xef\xbb\xbf"
-# UTF-32 first: its little-endian mark starts with UTF-16's
-_OTHER_BOMS: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xfe\x00\x00", "UTF-32"),
-    (b"\x00\x00\xfe\xff", "UTF-32"),
-    (b"\xff\xfe", "UTF-16"),
-    (b"\xfe\xff", "UTF-16"),
-)
+__all__ = ["SUPPORTED_EXTENSIONS", "read_table", "require_column", "show_list", "validate_frame"]
 _SHOW_ROWS = 5  # how many row numbers a message lists
+_SHOW_CLASSES = 4  # how many too-small classes or splits a message lists
 
 
 def read_table(
@@ -63,27 +44,14 @@ def read_table(
     min_per_class: int = 2,  # 2 is the least a stratified train/test split accepts
     min_rows_per_split: int = 1,
     allow_missing_features: bool = False,  # NaN in a feature column is an error unless True
+    encoding: str = "utf-8",  # CSV/TSV/JSONL: any Python codec name ("latin-1", "cp1252"); a UTF-8 BOM is accepted
+    sheet: str | int | None = None,  # Excel: a sheet name or 0-based index; None -> the first sheet
 ) -> pd.DataFrame:
-    """Read ``path`` (CSV, TSV, Parquet or JSONL, by extension) and validate it; see :func:`validate_frame`."""
-    path = Path(path)
-    name = str(path)
-    fmt = SUPPORTED_EXTENSIONS.get(path.suffix.lower())
-    expected = f"a {fmt} file" if fmt else f"a file ending in one of {', '.join(SUPPORTED_EXTENSIONS)}"
-    if path.is_dir():
-        raise LlmkitError(f"{name}: is a directory; expected {expected}")
-    if fmt is None:
-        raise LlmkitError(
-            f"{name}: unknown file type {path.suffix or '(no extension)'!r}; expected {expected}"
-        )
-    if not path.exists():
-        raise LlmkitError(f"{name}: no such file; expected {expected}{_nearby_files(path)}")
-    raw = path.read_bytes()
-    if not raw.strip() or raw.strip() == UTF8_BOM:
-        raise LlmkitError(f"{name}: file is empty; expected a {fmt} table with a header and data rows")
-    df = _read_parquet(path, name) if fmt == "Parquet" else _parse_text(_decode_utf8(raw, name), fmt, name)
+    """Read ``path`` (CSV, TSV, Parquet, JSONL or Excel, by extension) and validate it; see :func:`validate_frame`."""
+    df = read_frame(path, encoding=encoding, sheet=sheet)
     return validate_frame(
         df,
-        name=name,
+        name=str(Path(path)),
         text_column=text_column,
         label_column=label_column,
         feature_columns=feature_columns,
@@ -143,95 +111,7 @@ def validate_frame(
     return df
 
 
-# ------------------------------------------------------------------------------------------- reading
-
-
-def _decode_utf8(raw: bytes, name: str) -> str:
-    """The file's text: a UTF-8 BOM stripped, anything that is not UTF-8 an error that says where."""
-    for bom, encoding in _OTHER_BOMS:
-        if raw.startswith(bom):
-            raise LlmkitError(f"{name}: file is {encoding} encoded; expected UTF-8 (re-save as UTF-8)")
-    start = len(UTF8_BOM) if raw.startswith(UTF8_BOM) else 0
-    nul = raw.find(b"\x00", start, start + 4096)
-    if nul >= 0:
-        line = raw.count(b"\n", 0, nul) + 1
-        raise LlmkitError(
-            f"{name}: NUL byte at byte offset {nul} (line {line}), as in UTF-16 text without a byte-order "
-            "mark; expected UTF-8 (re-save as UTF-8)"
-        )
-    try:
-        return raw[start:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = start + exc.start
-        line = raw.count(b"\n", 0, offset) + 1
-        raise LlmkitError(
-            f"{name}: byte 0x{raw[offset]:02x} at byte offset {offset} (line {line}) is not UTF-8; "
-            "expected UTF-8 (re-save as UTF-8, e.g. Excel's 'CSV UTF-8'; Latin-1 and cp1252 are not read)"
-        ) from None
-
-
-def _parse_text(text: str, fmt: str, name: str) -> pd.DataFrame:
-    import pandas as pd
-
-    if fmt == "JSONL":
-        return pd.DataFrame.from_records(_jsonl_records(text, name))
-    try:
-        return pd.read_csv(io.StringIO(text), sep="\t" if fmt == "TSV" else ",")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise LlmkitError(f"{name}: could not parse as {fmt}: {exc}") from None
-
-
-def _jsonl_records(text: str, name: str) -> list[dict[str, Any]]:
-    records = []
-    # split on "\n" only: str.splitlines would also break at U+2028 inside a JSON string
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LlmkitError(
-                f"{name}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno}); "
-                "expected one JSON object per line"
-            ) from None
-        if not isinstance(record, dict):
-            raise LlmkitError(
-                f"{name}: line {lineno} holds a JSON {type(record).__name__}; expected one JSON object "
-                '({"column": value, ...}) per line'
-            )
-        records.append(record)
-    return records
-
-
-def _read_parquet(path: Path, name: str) -> pd.DataFrame:
-    import pandas as pd
-
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged or foreign file
-        raise LlmkitError(f"{name}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
-
-
-def _nearby_files(path: Path) -> str:
-    """'; did you mean notes.csv?' when a file with a close name sits in the same folder."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        return f" (folder {str(parent)!r} does not exist either)"
-    close = difflib.get_close_matches(path.name, sorted(p.name for p in parent.iterdir()), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 # ---------------------------------------------------------------------------------------- validating
-
-
-def show_list(values: Iterable[Any], limit: int = 8) -> str:
-    """'a, b, c' -- or, past ``limit`` values, 'a, b, ..., h (60 in all)': a list a one-line message can hold."""
-    items = [str(v) for v in values]
-    if not items:
-        return "(none)"
-    if len(items) <= limit:
-        return ", ".join(items)
-    return ", ".join(items[:limit]) + f", ... ({len(items)} in all)"
 
 
 def _names(columns: Iterable[Any]) -> str:
@@ -312,11 +192,22 @@ def _check_label(values: pd.Series, col: str, name: str, min_per_class: int) -> 
         )
     small = [(k, int(v)) for k, v in counts.items() if v < min_per_class]
     if small:
-        listed = ", ".join(f"class {_show(k)} has {v} row{'s' if v != 1 else ''}" for k, v in small)
+        listed = _too_small("class", small, len(counts), min_per_class)
         raise LlmkitError(
             f"{name}: label column {col!r}: {listed}; expected at least {min_per_class} rows per class "
             f"(min_per_class={min_per_class})"
         )
+
+
+def _too_small(kind: str, small: list[tuple[Any, int]], total: int, least: int) -> str:
+    """ "class 'yes' has 1 row", or for many: "60 of 60 classes have fewer than 2 rows: class 'a' has 1 row, ..."."""
+    listed = show_list(
+        (f"{kind} {_show(k, 24)} has {v} row{'s' if v != 1 else ''}" for k, v in small), _SHOW_CLASSES
+    )
+    if len(small) == 1:
+        return listed
+    plural = "classes" if kind == "class" else f"{kind}s"
+    return f"{len(small)} of {total} {plural} have fewer than {least} rows: {listed}"
 
 
 def _sortable(index: Any) -> bool:
@@ -360,7 +251,7 @@ def _check_split(values: pd.Series, col: str, name: str, min_rows_per_split: int
     counts = values.astype(str).value_counts().sort_index()
     small = [(k, int(v)) for k, v in counts.items() if v < min_rows_per_split]
     if small:
-        listed = ", ".join(f"split {k!r} has {v} row{'s' if v != 1 else ''}" for k, v in small)
+        listed = _too_small("split", small, len(counts), min_rows_per_split)
         raise LlmkitError(
             f"{name}: split column {col!r}: {listed}; expected at least {min_rows_per_split} rows per split "
             f"(min_rows_per_split={min_rows_per_split})"

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -225,6 +226,40 @@ def test_masked_lm_trains_with_the_collator_and_fills_masks(tokenizer, corpus, t
     assert len(top) == 3 and all(isinstance(t, str) for t in top)
     with pytest.raises(LlmkitError, match="MASK"):
         networks.fill_mask(model, tokenizer, "no mask here")
+
+
+def test_masked_lm_in_phases_joins_one_curve_and_saves_into_its_cache_entry(
+    tokenizer, corpus, tmp_path, monkeypatch
+):
+    from llmkit.core.io import cached_folder
+
+    monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
+    model = networks.build_model("mlm", tokenizer, networks.ModelSize(32, 1, 2), block_len=32)
+    phases = [
+        training.Phase("head", training.TrainConfig(steps=2, batch_size=4, eval_every=1), frozen=model.bert),
+        training.Phase("all", training.TrainConfig(steps=4, batch_size=4, eval_every=2, seed=2)),
+    ]
+    entry = cached_folder("mlm_test", {"n": 1}, info_name="report.json")
+    start = time.perf_counter()
+    report = training.train_mlm_and_save(entry, model, tokenizer, corpus, phases, {"config": "x"}, start)
+    assert list(report) == ["config", "val_mlm_loss", "eval_steps", "seconds", "train_blocks", "cached"]
+    assert report["eval_steps"] == [0, 1, 2, 4, 6]  # the second phase's step 0 is the first one's step 2
+    assert len(report["val_mlm_loss"]) == 5 and report["cached"] is False and report["seconds"] > 0
+    assert report["train_blocks"] == len(corpus.train)
+    assert entry.found() == report and (entry.folder / "model.safetensors").exists()
+    assert not [p for p in entry.folder.parent.iterdir() if p.name.startswith(".")]  # the logs are removed
+    assert all(p.requires_grad for p in model.parameters())  # every weight trains again afterwards
+
+    # a head-only phase leaves the frozen encoder (and the decoder tied to its embeddings) as it was
+    model = networks.build_model("mlm", tokenizer, networks.ModelSize(32, 1, 2), block_len=32)
+    encoder = {k: v.clone() for k, v in model.bert.state_dict().items()}
+    head = {k: v.clone() for k, v in model.cls.state_dict().items() if "decoder" not in k}
+    entry = cached_folder("mlm_test", {"n": 2}, info_name="report.json")
+    head_only = [training.Phase("head", phases[0].config, frozen=model.bert)]
+    training.train_mlm_and_save(entry, model, tokenizer, corpus, head_only, {}, start, run_dir=tmp_path)
+    assert all(torch.equal(v, encoder[k]) for k, v in model.bert.state_dict().items())
+    assert any(not torch.equal(v, head[k]) for k, v in model.cls.state_dict().items() if k in head)
+    assert list((tmp_path / "tensorboard" / "head").glob("events.out.tfevents.*"))  # run_dir logs stay
 
 
 def test_monotone_run_counts_consecutive_strict_decreases():

@@ -3,7 +3,6 @@ and cached (notebooks 06, 08 and the case study load it)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -103,7 +102,6 @@ def pretrain_student(
     """
     import torch
 
-    from llmkit.assets.models import save_pretrained_folder
     from llmkit.core.io import cached_folder
     from llmkit.pretrain import lmdata, networks, training
     from llmkit.pretrain.tokenization import train_wordpiece
@@ -126,20 +124,11 @@ def pretrain_student(
         steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
         eval_every=max(1, cfg.steps // 4), seed=cfg.seed, bf16=cfg.bf16,
     )  # fmt: skip
-    logs = Path(run_dir) if run_dir is not None else folder.parent / f".logs-{folder.name}"
     torch.manual_seed(cfg.seed)
-    result = training.train_lm(model, corpus, "mlm", train_cfg, logs, name="student_mlm")
-    report = {
-        "config": asdict(cfg),
-        "val_mlm_loss": result.val_loss,  # nats per masked token, at eval_steps
-        "eval_steps": result.eval_steps,
-        "seconds": time.perf_counter() - start,
-        "train_blocks": len(corpus.train),
-        "cached": False,
-    }
-    entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), report)
-    if run_dir is None:
-        shutil.rmtree(logs, ignore_errors=True)
+    phases = [training.Phase("student_mlm", train_cfg)]
+    report = training.train_mlm_and_save(
+        entry, model, tokenizer, corpus, phases, {"config": asdict(cfg)}, start, run_dir
+    )
     return folder, report
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from torch.nn import functional as F
 from transformers import (
     BertForMaskedLM,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -25,6 +27,9 @@ from llmkit.core.errors import LlmkitError
 from llmkit.core.hardware import device, train_dtype
 from llmkit.core.timing import median_ms
 from llmkit.pretrain.lmdata import BlockDataset, Corpus, Kind, LMCollator, validation_set
+
+if TYPE_CHECKING:
+    from llmkit.core.io import CachedFolder
 
 # -------------------------------------------------------------------------------------------- training
 
@@ -170,6 +175,66 @@ def train_lm(
     result.tokens = config.steps * config.batch_size * corpus.block_len
     result.head_tokens = collator.masked * world_size() if kind == "mlm" else result.tokens
     return result
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One :func:`train_lm` run of a pretraining in phases (a new head alone first, then everything)."""
+
+    name: str  # its TensorBoard run: run_dir/tensorboard/name
+    config: TrainConfig
+    frozen: torch.nn.Module | None = None  # a part of the model whose weights this phase leaves as they are
+
+
+def train_mlm_and_save(
+    entry: CachedFolder,  # the run's cache entry (llmkit.core.io.cached_folder), not yet found
+    model: PreTrainedModel,  # a masked LM, seeded and ready to train
+    tokenizer: PreTrainedTokenizerBase,  # saved beside the weights
+    corpus: Corpus,  # its training blocks and validation set
+    phases: Sequence[Phase],  # trained in order, one curve
+    report: dict[str, Any],  # the report's first fields (the run's settings)
+    start: float,  # time.perf_counter() when the run began: the report's seconds count from there
+    run_dir: str | Path | None = None,  # TensorBoard logs; None -> a temporary folder, removed once saved
+) -> dict[str, Any]:
+    """Train ``model`` with masked LM through ``phases``, save it with ``tokenizer`` into ``entry``; the report.
+
+    The phases' validation curves are joined: a later phase's step 0 repeats the point before it and is left
+    out, and its steps count on from the phases before. The report is ``report`` with ``val_mlm_loss`` (nats
+    per masked token, at ``eval_steps``), ``seconds``, ``train_blocks`` and ``"cached": False``; it is the
+    entry's info file, written with the safetensors folder in one swap (:meth:`CachedFolder.save`). Every
+    weight trains again afterwards.
+    """
+    from llmkit.assets.models import save_pretrained_folder
+
+    folder = entry.folder
+    logs = Path(run_dir) if run_dir is not None else folder.parent / f".logs-{folder.name}"
+    val_loss: list[float] = []
+    eval_steps: list[int] = []
+    done = 0
+    for phase in phases:
+        for p in model.parameters():
+            p.requires_grad = True
+        for p in phase.frozen.parameters() if phase.frozen is not None else ():
+            p.requires_grad = False  # a decoder tied to frozen word embeddings stays frozen with them
+        result = train_lm(model, corpus, "mlm", phase.config, logs, name=phase.name)
+        keep = slice(1, None) if val_loss else slice(None)
+        val_loss += result.val_loss[keep]
+        eval_steps += [done + s for s in result.eval_steps[keep]]
+        done += phase.config.steps
+    for p in model.parameters():
+        p.requires_grad = True
+    report = {
+        **report,
+        "val_mlm_loss": val_loss,
+        "eval_steps": eval_steps,
+        "seconds": time.perf_counter() - start,
+        "train_blocks": len(corpus.train),
+        "cached": False,
+    }
+    entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), report)
+    if run_dir is None:
+        shutil.rmtree(logs, ignore_errors=True)
+    return report
 
 
 def evaluate_lm(

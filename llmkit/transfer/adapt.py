@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -59,7 +58,7 @@ def domain_adapt(
     """
     import torch
 
-    from llmkit.assets.models import load_tokenizer, resolve_model, save_pretrained_folder
+    from llmkit.assets.models import load_tokenizer, resolve_model
     from llmkit.core.io import cached_folder
     from llmkit.pretrain import lmdata, networks, training
 
@@ -77,38 +76,21 @@ def domain_adapt(
                                    max_val_blocks=32)  # fmt: skip
     torch.manual_seed(cfg.seed)
     model = networks.MaskedOnlyBertForMaskedLM.from_pretrained(resolve_model(name))
-    logs = Path(run_dir) if run_dir is not None else folder.parent / f".logs-{folder.name}"
     start = time.perf_counter()
-    phases = []  # (name, steps, learning rate, encoder trains?)
+    plan = []  # (name, steps, learning rate, the part left frozen)
     if cfg.head_steps:
         # A random head sends random gradients into the pretrained encoder: fit the head alone first.
-        phases.append(("dapt_head", cfg.head_steps, cfg.head_learning_rate, False))
-    phases.append(("dapt", cfg.steps, cfg.learning_rate, True))
-    val_loss, eval_steps, done = [], [], 0
-    for phase, steps, lr, encoder_trains in phases:
-        for p in model.bert.parameters():
-            p.requires_grad = encoder_trains  # the decoder is tied to the word embeddings: frozen with them
+        plan.append(("dapt_head", cfg.head_steps, cfg.head_learning_rate, model.bert))
+    plan.append(("dapt", cfg.steps, cfg.learning_rate, None))
+    phases, done = [], 0
+    for phase, steps, lr, frozen in plan:
         train_cfg = training.TrainConfig(
             steps=steps, batch_size=cfg.batch_size, learning_rate=lr, eval_every=max(1, steps // 2),
             seed=cfg.seed + done, bf16=cfg.bf16,
         )  # fmt: skip
-        result = training.train_lm(model, corpus, "mlm", train_cfg, logs, name=phase)
-        keep = slice(1, None) if val_loss else slice(None)  # step 0 of a later phase repeats the last point
-        val_loss += result.val_loss[keep]
-        eval_steps += [done + s for s in result.eval_steps[keep]]
+        phases.append(training.Phase(phase, train_cfg, frozen))
         done += steps
-    for p in model.parameters():
-        p.requires_grad = True
-    report = {
-        "model": name,
-        "config": asdict(cfg),
-        "val_mlm_loss": val_loss,  # nats per masked token, at eval_steps (head-only steps first)
-        "eval_steps": eval_steps,
-        "seconds": time.perf_counter() - start,
-        "train_blocks": len(corpus.train),
-        "cached": False,
-    }
-    entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), report)
-    if run_dir is None:
-        shutil.rmtree(logs, ignore_errors=True)
+    report = training.train_mlm_and_save(
+        entry, model, tokenizer, corpus, phases, {"model": name, "config": asdict(cfg)}, start, run_dir
+    )
     return folder, report

@@ -6,9 +6,11 @@ import dataclasses
 
 import pytest
 
+from llmkit.compress.settings import CompressSettings
 from llmkit.core.errors import LlmkitError
 from llmkit.core.settings import ProfileSettings, per_profile
-from llmkit.distill import student
+from llmkit.deploy.settings import DeploySettings
+from llmkit.distill.settings import DistillRecipe, DistillSettings
 from llmkit.federated.settings import FederatedSettings
 from llmkit.finetune.settings import FinetuneSettings
 from llmkit.pretrain.settings import PretrainSettings
@@ -17,6 +19,16 @@ from llmkit.transfer import adapt
 from llmkit.transfer.settings import TransferSettings
 
 PROFILES = ("smoke", "lesson", "full")
+
+# notebook 05's teacher and student, which 06 and 08 load too (the values student.recipe held)
+RECIPE = {
+    "teacher_train_size": (64, 640, 1500),
+    "teacher_epochs": (1, 3, 2),
+    "pretrain_notes": (300, 4000, 20000),
+    "pretrain_steps": (5, 300, 1000),
+    "transfer_notes": (200, 4000, 20000),
+    "kd_epochs": (1, 2, 3),
+}
 
 # name -> (smoke, lesson, full): today's values in each notebook's setup cell
 PINNED: dict[type[ProfileSettings], dict[str, tuple]] = {
@@ -61,6 +73,29 @@ PINNED: dict[type[ProfileSettings], dict[str, tuple]] = {
         "min_steps": (4, 40, 60),
         "min_epochs": (1, 2, 3),
         "max_length": (64, 128, 128),
+    },
+    DistillSettings: {
+        **RECIPE,
+        "digits_seeds": (2, 3, 10),
+        "test_size": (32, 300, 1000),
+        "latency_repeats": (3, 5, 20),
+    },
+    CompressSettings: {
+        **RECIPE,
+        "test_size": (32, 1000, 1000),
+        "timing_rounds": (1, 3, 7),
+        "timing_repeats": (2, 5, 10),
+    },
+    DeploySettings: {
+        **RECIPE,
+        "test_size": (64, 1000, 1000),
+        "backends": (["onnx_int8"], ["onnx_int8", "torch_fp32"], ["onnx_int8", "torch_fp32"]),
+        "concurrency": ([1, 4], [1, 8, 32], [1, 8, 32]),
+        "load_seconds": (0.4, 3.0, 10.0),
+        "warmup_seconds": (0.2, 1.0, 2.0),
+        "inprocess_seconds": (0.3, 1.5, 3.0),
+        "paired_rounds": (1, 3, 5),
+        "drift_texts": (48, 240, 480),
     },
     FederatedSettings: {
         "n_train": (200, None, None),
@@ -166,13 +201,32 @@ def test_shared_sizes_match_their_sources(profile: str) -> None:
     # 04's and the case study's domain adaptation find one cached encoder; the case study finds 05's models
     t, dapt = TransferSettings.for_profile(profile), adapt.DaptConfig.for_profile(profile)
     assert (t.dapt_steps, t.dapt_head_steps) == (dapt.steps, dapt.head_steps)
-    s, recipe = StudySettings.for_profile(profile), student.recipe(profile)
-    assert (s.train_size, s.teacher_epochs) == (recipe["teacher_train_size"], recipe["teacher_epochs"])
+    s, recipe = StudySettings.for_profile(profile), DistillRecipe.for_profile(profile)
+    assert (s.train_size, s.teacher_epochs) == (recipe.teacher_train_size, recipe.teacher_epochs)
     assert (s.unlabeled_notes, s.pretrain_steps, s.kd_epochs) == (
-        recipe["pretrain_notes"],
-        recipe["pretrain_steps"],
-        recipe["kd_epochs"],
+        recipe.pretrain_notes,
+        recipe.pretrain_steps,
+        recipe.kd_epochs,
     )
+    # 05, 06 and 08 ask for the same cached teacher and student
+    for cls in (DistillSettings, CompressSettings, DeploySettings):
+        shared = cls.for_profile(profile)
+        assert {name: getattr(shared, name) for name in RECIPE} == recipe.as_dict()
+
+
+def test_notebook_parameters_override_05s_recipe_in_06() -> None:
+    # 06's student_* parameters name 05's fields; a given value is kept, None takes 05's
+    s = CompressSettings.for_profile("smoke", pretrain_steps=7, kd_epochs=None, timing_rounds=None)
+    assert (s.pretrain_steps, s.kd_epochs, s.timing_rounds, s.teacher_train_size) == (7, 1, 1, 64)
+    assert DeploySettings.for_profile("lesson", backends=["torch_fp32"]).backends == ["torch_fp32"]
+
+
+def test_dapt_config_takes_04s_steps_and_keeps_its_own_defaults() -> None:
+    assert adapt.DaptConfig.for_profile("full", seed=3, bf16=None) == adapt.DaptConfig(
+        steps=300, head_steps=100, seed=3
+    )
+    assert adapt.DaptConfig.for_profile("smoke", head_steps=0).head_steps == 0  # 0: no head-only phase
+    assert (adapt.DaptConfig().steps, adapt.DaptConfig().head_steps) == (60, 30)
 
 
 def test_a_plain_field_keeps_its_default_and_a_derived_one_sees_earlier_fields() -> None:

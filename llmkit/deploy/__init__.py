@@ -1,5 +1,6 @@
 """Notebook 08, 推理与部署 (inference and deployment): a bundle, an HTTP service, load, and monitoring.
 
+* ``settings``   ``DeploySettings.for_profile``: the notebook's per-profile sizes
 * ``export``     ``build_bundle``, ``load_predictor``
 * ``serve``      ``create_app``, ``start`` (``llmkit serve``)
 * ``microbatch`` ``MicroBatcher``

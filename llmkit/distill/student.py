@@ -145,27 +145,6 @@ def load_student(folder: str | Path, num_labels: int = 2, seed: int = 0) -> tupl
 # -------------------------------------------------------------------------------------- the whole recipe
 
 
-def recipe(profile: str | None = None) -> dict[str, int]:
-    """Notebook 05's sizes at ``profile``, the one place notebooks 05, 06 and 08 read them from, so they ask
-    :func:`distilled_student` and :func:`llmkit.finetune.loop.finetuned_minilm` for the same cached models.
-
-    ``teacher_train_size`` labeled notes x ``teacher_epochs`` for the MiniLM teacher; ``pretrain_notes`` and
-    ``pretrain_steps`` for the student's masked-LM pretraining; ``transfer_notes`` unlabeled notes the teacher
-    labels and ``kd_epochs`` passes of distillation over them (plus the labeled notes).
-    """
-    from llmkit.core.config import by_profile
-
-    sizes = by_profile(
-        profile,
-        smoke=(64, 1, 300, 5, 200, 1),
-        lesson=(640, 3, 4000, 300, 4000, 2),  # 640 x 3 epochs: the 0.87 of 1,500 x 2, in 57% of the steps
-        full=(1500, 2, 20000, 1000, 20000, 3),
-    )
-    keys = ("teacher_train_size", "teacher_epochs", "pretrain_notes", "pretrain_steps")
-    keys += ("transfer_notes", "kd_epochs")
-    return dict(zip(keys, sizes, strict=True))
-
-
 def distilled_student(
     teacher_train_size: int = 640,  # labeled rows the MiniLM teacher is fine-tuned on (compress.finetuned_minilm)
     teacher_epochs: int = 3,

@@ -1,6 +1,6 @@
 """The case study's sizes at each profile: ``StudySettings.for_profile(profile, few_labels=..., ...)``.
 
-The teacher's and the student's sizes are notebook 05's (:func:`llmkit.distill.student.recipe`), so on the
+The teacher's and the student's sizes are notebook 05's (:class:`llmkit.distill.settings.DistillRecipe`), so on the
 built-in notes the case study finds 05's cached models; tests/test_settings.py checks they stay equal.
 """
 

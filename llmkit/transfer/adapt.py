@@ -30,13 +30,12 @@ class DaptConfig:
     @classmethod
     def for_profile(cls, profile: str | None, **overrides: Any) -> DaptConfig:
         """Notebook 04's steps at ``profile`` (the case study asks for the same, so it finds 04's cached
-        encoder): 1 + 2 at smoke, 10 + 30 at lesson, 100 + 300 at full (head-only + whole-model steps)."""
-        from llmkit.core.config import by_profile
+        encoder): ``dapt_head_steps`` + ``dapt_steps`` of :class:`llmkit.transfer.settings.TransferSettings`
+        (1 + 2 at smoke, 10 + 30 at lesson, 100 + 300 at full); an override of None is left out."""
+        from llmkit.transfer.settings import TransferSettings
 
-        steps = {
-            "steps": by_profile(profile, smoke=2, lesson=30, full=300),
-            "head_steps": by_profile(profile, smoke=1, lesson=10, full=100),
-        }
+        sizes = TransferSettings.for_profile(profile)
+        steps = {"steps": sizes.dapt_steps, "head_steps": sizes.dapt_head_steps}
         return cls(**{**steps, **{k: v for k, v in overrides.items() if v is not None}})
 
 

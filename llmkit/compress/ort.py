@@ -57,7 +57,9 @@ def save_onnx(model: PreTrainedModel, path: str | Path, opset: int = 18) -> Path
     """Export ``model`` with ``torch.onnx.export`` (dynamo) to one ``.onnx`` file, weights inside.
 
     Inputs ``input_ids`` and ``attention_mask`` (int64 ``[batch, sequence]``, both axes dynamic), output
-    ``logits`` ``[batch, num_labels]``. Written to a temporary name, then renamed.
+    ``logits`` ``[batch, num_labels]``. Written to a temporary name, then renamed. The exporter's per-node
+    debugging notes (each node's Python stack trace, with this checkout's absolute paths and line numbers) are
+    dropped: they made the file's size depend on where the code sits, and a bundle should not carry them.
     """
     import torch
 
@@ -73,6 +75,8 @@ def save_onnx(model: PreTrainedModel, path: str | Path, opset: int = 18) -> Path
             _logits_module(model), example, dynamo=True, dynamic_shapes=shapes, opset_version=opset,
             input_names=["input_ids", "attention_mask"], output_names=["logits"], verbose=False,
         )  # fmt: skip
+    for node in program.model.graph.all_nodes():
+        node.metadata_props.clear()
     with atomic_file(path) as tmp:
         program.save(str(tmp), external_data=False)
     return path

@@ -244,3 +244,15 @@ def test_calibration_table():
     assert table.loc[1, "mean predicted"] == pytest.approx(0.135)
     assert table.loc[9, "observed"] == pytest.approx(0.5) and table.loc[0, "observed"] == 0
     assert table.loc[4, "rows"] == 0 and math.isnan(table.loc[4, "observed"])
+
+
+def test_difference_is_paired_and_zero_against_itself():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 400)
+    good = np.clip(y * 0.6 + rng.uniform(0, 0.4, 400), 0, 1)
+    flat = np.full(400, y.mean())
+    assert scoring.difference("binary", y, good, good, "PR-AUC") == (0.0, 0.0, 0.0)
+    d, lo, hi = scoring.difference("binary", y, good, flat, "PR-AUC", n_resamples=100)
+    assert 0 < lo <= d <= hi
+    with pytest.raises(LlmkitError, match="metric"):
+        scoring.difference("binary", y, good, flat, "AUC")

@@ -120,6 +120,12 @@ COURSE: tuple[Chapter, ...] = (
         45,
         148,
     ),
+    Chapter(
+        "case_studies/finance_credit_risk",
+        "金融服务",
+        "Case study: credit risk and market direction",
+        "the analyst engine on real loans, rare defaults, costs, and the market",
+    ),
 )
 
 

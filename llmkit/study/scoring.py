@@ -72,6 +72,22 @@ def score(
     return out
 
 
+def difference(
+    task: str, y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike, metric: str, *,
+    seed: int = 0, n_resamples: int = 200, level: float = 0.95,
+) -> tuple[float, float, float]:  # fmt: skip
+    """``metric(a) - metric(b)`` on the same rows and its *paired* bootstrap interval: (difference, lo, hi).
+    Paired because :func:`resampled` draws the same resamples for both (they depend on seed and n only)."""
+    a, b = score(task, y_true, pred_a, intervals=False), score(task, y_true, pred_b, intervals=False)
+    if metric not in a:
+        raise LlmkitError(f"metric {metric!r}: expected one of {', '.join(a)}")
+    draws = (resampled(task, y_true, x, n_resamples=n_resamples, seed=seed)[metric] for x in (pred_a, pred_b))
+    diff = np.subtract(*draws)
+    finite = diff[np.isfinite(diff)]
+    lo, hi = np.percentile(finite, [50 * (1 - level), 50 * (1 + level)]) if finite.size else (np.nan, np.nan)
+    return float(a[metric] - b[metric]), float(lo), float(hi)
+
+
 def _checked(task: str, y_true: ArrayLike, pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     if task not in TASKS:
         raise LlmkitError(f"task: expected one of {list(TASKS)}, got {task!r}")

@@ -48,3 +48,19 @@ def _check_expected_cost(answer: Any) -> None:
 def _check_bayes_threshold(answer: Any) -> None:
     for fn, fp in ((5.0, 1.0), (1.0, 1.0), (20.0, 2.0)):
         expect_close(call(answer, fn, fp), fp / (fp + fn), on=f"cost_fn {fn}, cost_fp {fp}")
+
+
+@register(
+    "fin.floor_pr_auc",
+    prompt="Write floor_pr_auc(y): the PR-AUC (average precision) of a model that gives every applicant the "
+    "same score, for labels y (1 = defaulted).",
+    reference=lambda y: float(np.mean(np.asarray(y) == 1)),
+    wrong=lambda y: 0.5,
+    hint="With one score for all, every threshold declines everyone or no one: precision is the default rate "
+    "at every recall, so the area is the default rate, not 0.5 (that is ROC-AUC's floor).",
+)
+def _check_floor_pr_auc(answer: Any) -> None:
+    for y in (np.array([1, 0, 0, 0]), np.array([0] * 97 + [1] * 3), np.array([1, 1, 0])):
+        expect_close(
+            call(answer, y.copy()), float(np.mean(y == 1)), on=f"{int(y.sum())} defaults in {len(y)}"
+        )

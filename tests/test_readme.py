@@ -121,21 +121,40 @@ def _patients_table(path: Path, rows: int = 48) -> None:
     table[["clinical_text", "outcome", "glucose", "a1c"]].to_csv(path, index=False)
 
 
-def test_use_your_own_data_commands(workdir):
+def test_use_your_own_data_healthcare_command(workdir):
+    """The healthcare line on an analyst's CSV: the run passes, the built-in sections are skipped, the list-valued
+    feature_columns reach the fusion stage, and the bundle's card names the table and its labels."""
     _patients_table(workdir / "my_patients.csv")
-    for command in [c for c in readme_commands() if "healthcare_diabetes" in c]:
-        out = _run(command, workdir, timeout=400)
-        if command.startswith(".venv/bin/llmkit"):
-            assert "passed" in out.stdout
-    # llmkit run (into outputs/<run-id>/), then plain papermill (its ledger makes a new run folder too)
-    ledgers = [
-        json.loads(p.read_text())
-        for p in (workdir / "outputs").glob("*/healthcare_diabetes/metrics.json")
-        if p.parts[-3] != "latest"  # the symlink to the newest run
-    ]
-    assert len(ledgers) == 2
-    # the list-valued feature_columns reached the fusion stage of the llmkit run
-    assert any("fusion_accuracy" in ledger["metrics"] for ledger in ledgers)
+    (command,) = [c for c in readme_commands() if "healthcare_diabetes" in c]
+    assert "passed" in _run(command, workdir, timeout=400).stdout
+    (out,) = [p.parent for p in (workdir / "outputs").glob("*/healthcare_diabetes/metrics.json")
+              if p.parts[-3] != "latest"]  # fmt: skip
+    ledger = json.loads((out / "metrics.json").read_text())
+    assert {"teacher_accuracy", "bundle_int8_accuracy", "fusion_accuracy"} <= set(ledger["metrics"])
+    assert "pima_logistic_regression_accuracy" not in ledger["metrics"]  # built-in sections skipped
+    card = json.loads((out / "bundle" / "model_card.json").read_text())
+    assert card["labels"] == ["negative", "positive"] and card["training_data"]["source"] == "my_patients.csv"
+    assert card["metrics"]["test_accuracy"] == ledger["metrics"]["bundle_int8_accuracy"]
+    assert (out / "bundle" / "model.safetensors").exists() and (out / "bundle" / "model.int8.onnx").exists()
+
+
+def test_use_your_own_data_engine_commands(workdir):
+    """One analyst-engine line per table shape (tests/tables.py makes the four files), each run at smoke."""
+    import tables
+
+    tables.write_all(workdir)
+    commands = [c for c in readme_commands() if "finance_credit_risk" in c]
+    assert len(commands) == 4
+    for command in commands:
+        assert "passed" in _run(command, workdir, timeout=300).stdout, command
+    stages = {
+        p.parts[-3]: p.read_text()
+        for p in (workdir / "outputs").glob("*/finance_credit_risk/stages.csv")
+        if p.parts[-3] != "latest"
+    }
+    assert len(stages) == 4
+    texts = "\n".join(stages.values())
+    assert "last value (naive)" in texts and "MiniLM fine-tuned (text)" in texts  # the time and text tables
 
 
 def test_serve_commands(tmp_path):

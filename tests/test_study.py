@@ -4,8 +4,6 @@ notebook itself run at smoke on a CSV with unfamiliar column names."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,25 +158,6 @@ def test_stage_row():
 
 
 # ------------------------------------------------------------------------------- the notebook, analyst path
-
-
-def test_case_study_runs_at_smoke_on_an_analysts_csv(analyst_csv, tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
-    params = {"data_path": str(analyst_csv), "text_column": "clinical_text", "label_column": "outcome",
-              "feature_columns": ["glucose_mg_dl", "a1c_pct"]}  # fmt: skip
-    run_dir, (result,) = runner.run_course(
-        ["healthcare_diabetes"], "smoke", tmp_path / "run", params, echo=False
-    )
-    assert result.status == "passed", result.error
-    out = run_dir / "healthcare_diabetes"
-    ledger = json.loads((out / "metrics.json").read_text())
-    assert {"teacher_accuracy", "bundle_int8_accuracy", "fusion_accuracy"} <= set(ledger["metrics"])
-    assert "pima_logistic_regression_accuracy" not in ledger["metrics"]  # built-in sections skipped
-    card = json.loads((out / "bundle" / "model_card.json").read_text())
-    assert card["labels"] == ["no", "yes"] and card["training_data"]["source"] == str(analyst_csv)
-    assert card["metrics"]["test_accuracy"] == ledger["metrics"]["bundle_int8_accuracy"]
-    assert (out / "bundle" / "model.safetensors").exists() and (out / "bundle" / "model.int8.onnx").exists()
-    assert (out / "stages.csv").exists()
 
 
 def test_case_study_refuses_a_wrong_column_before_training(analyst_csv, tmp_path, monkeypatch):

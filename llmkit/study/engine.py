@@ -142,9 +142,10 @@ class Analysis:
         for r in self.results:
             if r.model == model:
                 return r
-        raise LlmkitError(
-            f"model {model!r}: not in this analysis; models are: {[r.model for r in self.results]}"
-        )
+        from llmkit.data.tables import show_list
+
+        names = show_list([r.model for r in self.results], 12)
+        raise LlmkitError(f"model {model!r}: not in this analysis; models are: {names}")
 
     def table(self) -> pd.DataFrame:
         """One row per model (floor first): the metrics with 95% bootstrap intervals, seconds, and why."""

@@ -2,6 +2,7 @@
 
 * ``settings``   ``DeploySettings.for_profile``: the notebook's per-profile sizes
 * ``export``     ``build_bundle``, ``load_predictor``
+* ``rows``       ``RowReader``: a records-as-text bundle's table rows checked and written as its training rows
 * ``serve``      ``create_app``, ``start`` (``llmkit serve``)
 * ``microbatch`` ``MicroBatcher``
 * ``loadtest``   ``run_load``, ``malformed_requests``, ``flood``

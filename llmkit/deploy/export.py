@@ -13,7 +13,8 @@ healthcare case study builds its own with the same function).
       model_card.json                  training data, metrics, intended use, limitations, version
 
 :func:`load_bundle` reads it back and checks it; :func:`load_predictor` turns it into a
-:class:`Predictor` (texts in, class probabilities out) for one backend:
+:class:`Predictor` (texts in, class probabilities out; table rows in, ``predict_rows``, for a bundle whose card's
+``input`` says its model was trained on records as text, :mod:`llmkit.deploy.rows`) for one backend:
 
 * ``torch_fp32`` -- the safetensors model in PyTorch;
 * ``onnx_int8`` -- the int8 graph in ONNX Runtime, tokenized with ``tokenizers`` alone: this backend never
@@ -62,6 +63,8 @@ class ModelCard:
     limitations: list[str]  # where it fails or must not be used
     max_length: int = 128  # tokens per text; longer texts are truncated (and flagged)
     extra: dict[str, Any] = field(default_factory=dict)  # anything else: teacher settings, contacts
+    # what /predict takes: {"kind": "texts"}, or table rows, rows.rows_input(Schema.to_dict()) (llmkit.deploy.rows)
+    input: dict[str, Any] = field(default_factory=lambda: {"kind": "texts"})
 
     def __post_init__(self) -> None:
         for name in ("name", "version", "task", "intended_use"):
@@ -77,6 +80,9 @@ class ModelCard:
             )
         if not isinstance(self.max_length, int) or self.max_length < 2:
             raise LlmkitError(f"model card max_length: expected an integer >= 2, got {self.max_length!r}")
+        from llmkit.deploy.rows import input_of
+
+        self.input = input_of({"input": self.input})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
@@ -277,6 +283,18 @@ class Predictor:
         logits = np.asarray(self._run(ids, mask), dtype=np.float64)  # [texts, labels]
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         return Prediction(exp / exp.sum(axis=1, keepdims=True), lengths, truncated)
+
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]], batch_size: int = 32) -> np.ndarray:
+        """Probabilities ``[rows, labels]`` for table rows (``{column: value}``) of a bundle trained on records
+        as text: each row checked against the card's schema and written as the training rows were
+        (:class:`llmkit.deploy.rows.RowReader`, which ``llmkit serve`` uses too); a bad row is a ``RowError``."""
+        from llmkit.deploy.rows import RowError, RowReader
+
+        reader = RowReader.of(self.bundle.card)
+        if reader is None:
+            raise RowError("wrong_input", "rows", f"predict_rows: bundle {self.bundle.folder} takes texts "
+                           "(predict_many); its model was not trained on table rows")  # fmt: skip
+        return self.predict_many(reader.texts(rows), batch_size)
 
     def predict_many(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Probabilities ``[texts, labels]`` in the order given, longest texts batched together (little padding)."""

@@ -5,7 +5,9 @@ Endpoints:
 
 * ``POST /predict`` -- ``{"texts": ["...", ...]}`` -> per text its ``label``, ``label_id``,
   ``probabilities`` (label -> probability), ``tokens`` and ``truncated`` (the text had more than the
-  card's ``max_length`` tokens and was cut);
+  card's ``max_length`` tokens and was cut); a bundle trained on records as text (its card's ``input`` kind is
+  ``rows``) takes ``{"rows": [{column: value, ...}, ...]}`` instead, each row checked against the card's schema
+  and written as the training rows were (:mod:`llmkit.deploy.rows`), and refuses ``texts`` (and vice versa);
 * ``GET /health`` -- ``{"status": "ok", ...}`` once the model is loaded;
 * ``GET /metadata`` -- the bundle's model card and the serving settings.
 
@@ -49,6 +51,7 @@ from llmkit.core.errors import LlmkitError
 from llmkit.deploy.export import BACKENDS, Bundle, load_bundle, load_predictor
 from llmkit.deploy.microbatch import MicroBatcher
 from llmkit.deploy.monitor import RequestLog
+from llmkit.deploy.rows import TAKES_TEXTS, RowError, RowReader
 
 
 @dataclass
@@ -152,10 +155,10 @@ def _refusal(errors: list[dict[str, Any]], cfg: ServeConfig) -> ApiError:
     return ApiError(422, "invalid_request", name, f"{name}: {error['msg']}")
 
 
-async def _read_texts(request: Any, cfg: ServeConfig) -> list[str]:
+async def _read_texts(request: Any, cfg: ServeConfig, reader: RowReader | None = None) -> list[str]:
     """The request's ``texts``, or an :class:`ApiError` saying what is wrong with it (the body is read in
     chunks and refused as soon as it passes ``max_body_bytes``; its fields are checked by
-    :func:`_request_model`)."""
+    :func:`_request_model`); with a ``reader`` (a rows bundle), its ``rows`` as texts, or a ``RowError``."""
     from pydantic import ValidationError
 
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -174,6 +177,10 @@ async def _read_texts(request: Any, cfg: ServeConfig) -> list[str]:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(422, "malformed_json", "body", f"body: not valid JSON ({exc})") from None
+    if reader is not None:
+        return reader.texts(reader.body_rows(data, cfg.max_texts))
+    if isinstance(data, dict) and "rows" in data:
+        raise ApiError(422, "wrong_input", "rows", TAKES_TEXTS)
     try:
         return _request_model(cfg.max_texts).model_validate(data).texts
     except ValidationError as exc:
@@ -193,6 +200,7 @@ def create_app(bundle: Bundle | str | Path, cfg: ServeConfig | None = None, pred
     cfg = cfg or ServeConfig()
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     predictor = predictor or load_predictor(bundle, cfg.backend, cfg.threads)
+    reader = RowReader.of(bundle.card)  # None: the bundle takes texts
     batcher = MicroBatcher(predictor.predict, cfg.batching, cfg.max_batch_size, cfg.max_wait_ms)
     log = RequestLog(cfg.log_path, bundle.reference.get("vocabulary", ()), cfg.log_texts)
     labels, started = bundle.labels, time.time()
@@ -245,8 +253,8 @@ def create_app(bundle: Bundle | str | Path, cfg: ServeConfig | None = None, pred
     async def predict(request: Request) -> Any:
         since = time.perf_counter()
         try:
-            texts = await _read_texts(request, cfg)
-        except ApiError as exc:
+            texts = await _read_texts(request, cfg, reader)
+        except (ApiError, RowError) as exc:
             return error(exc.status, exc.body, since)
         prediction, facts = await batcher.submit(texts)
         latency_ms = 1000 * (time.perf_counter() - since)

@@ -227,8 +227,10 @@ def _student(p: Prepared, best: tuple[Any, ...], rows: dict[str, np.ndarray], se
 def _bundle(p: Prepared, student: dict[str, Any], task: TextTask, bundle_dir: str | Path, name: str,
             say: Callable[..., Any]) -> Result:  # fmt: skip
     from llmkit.deploy import export
+    from llmkit.deploy.rows import rows_input
 
     s = p.schema
+    records = task.name.startswith("records:")  # the model reads rows written as text: it serves table rows
     start = time.perf_counter()
     card = export.ModelCard(
         name="llmkit-analyst-" + Path(p.source).stem.replace("_", "-").lower()[:40], version="1.0.0",
@@ -239,7 +241,7 @@ def _bundle(p: Prepared, student: dict[str, Any], task: TextTask, bundle_dir: st
         training_data={"source": p.source, "train_rows": len(task.split("train")), "split": p.split.kind},
         metrics={}, intended_use="analysis and teaching; decisions about people need a fairness audit first",
         limitations=["trained on one table, on a seeded sample of its training rows", "texts beyond 128 tokens are truncated"],
-        extra={"schema": s.to_dict()},
+        extra={} if records else {"schema": s.to_dict()}, input=rows_input(s.to_dict()) if records else {"kind": "texts"},
     )  # fmt: skip
     folder = export.build_bundle(student["model"], student["tokenizer"], bundle_dir, card,
                                  reference_texts=task.texts("train"), holdout_texts=task.texts("validation"))  # fmt: skip

@@ -130,6 +130,7 @@ class RowReader:
     def frame(self, rows: Sequence[Any]) -> pd.DataFrame:
         """The rows checked and typed as the engine's ``Schema.features_frame`` types a table: numeric columns
         float64 (NaN for missing), categorical ones the category's name (None for missing)."""
+        import numpy as np
         import pandas as pd
 
         if isinstance(rows, Mapping | str) or not isinstance(rows, Sequence) or not rows:
@@ -147,11 +148,13 @@ class RowReader:
             for f in self.features:
                 values[f.name].append(self._value(f"{where}.{f.name}", f, row[f.name]))
         out = {}
-        for (
-            f
-        ) in self.features:  # categorical: as features_frame, missing -> .where(..., None) (which gives NaN)
-            column = pd.Series(values[f.name], dtype="float64" if f.numeric else object)
-            out[f.name] = column if f.numeric else column.where(column.notna(), None)
+        for f in self.features:
+            if f.numeric:
+                out[f.name] = pd.Series(values[f.name], dtype="float64")
+            else:  # as Schema.features_frame: an array of names ('nan' for missing), .where(~missing, None)
+                gone = pd.Series([v is None for v in values[f.name]])
+                names = np.array(["nan" if v is None else v for v in values[f.name]], dtype=object)
+                out[f.name] = pd.Series(names).where(~gone, None)  # pandas 3: a str column, missing -> NaN
         return pd.DataFrame(out)[self.names]
 
     def texts(self, rows: Sequence[Any]) -> list[str]:

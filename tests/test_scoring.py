@@ -256,3 +256,12 @@ def test_difference_is_paired_and_zero_against_itself():
     assert 0 < lo <= d <= hi
     with pytest.raises(LlmkitError, match="metric"):
         scoring.difference("binary", y, good, flat, "AUC")
+
+
+def test_ratio_is_paired():
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, 300)
+    good = np.clip(y * 0.6 + rng.uniform(0, 0.4, 300), 0, 1)
+    assert scoring.ratio("binary", y, good, good, "accuracy") == (1.0, 1.0, 1.0)
+    r, lo, hi = scoring.ratio("binary", y, np.full(300, 0.5), good, "PR-AUC", n_resamples=50)
+    assert lo <= r <= hi < 1

@@ -78,14 +78,28 @@ def difference(
 ) -> tuple[float, float, float]:  # fmt: skip
     """``metric(a) - metric(b)`` on the same rows and its *paired* bootstrap interval: (difference, lo, hi).
     Paired because :func:`resampled` draws the same resamples for both (they depend on seed and n only)."""
+    return _paired(np.subtract, task, y_true, pred_a, pred_b, metric, seed, n_resamples, level)
+
+
+def ratio(
+    task: str, y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike, metric: str, *,
+    seed: int = 0, n_resamples: int = 200, level: float = 0.95,
+) -> tuple[float, float, float]:  # fmt: skip
+    """``metric(a) / metric(b)`` (e.g. a student's retention of its teacher) and its paired interval."""
+    return _paired(np.divide, task, y_true, pred_a, pred_b, metric, seed, n_resamples, level)
+
+
+def _paired(combine: Any, task: str, y_true: ArrayLike, pred_a: ArrayLike, pred_b: ArrayLike, metric: str,
+            seed: int, n_resamples: int, level: float) -> tuple[float, float, float]:  # fmt: skip
     a, b = score(task, y_true, pred_a, intervals=False), score(task, y_true, pred_b, intervals=False)
     if metric not in a:
         raise LlmkitError(f"metric {metric!r}: expected one of {', '.join(a)}")
     draws = (resampled(task, y_true, x, n_resamples=n_resamples, seed=seed)[metric] for x in (pred_a, pred_b))
-    diff = np.subtract(*draws)
-    finite = diff[np.isfinite(diff)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        both = combine(*draws)
+    finite = both[np.isfinite(both)]
     lo, hi = np.percentile(finite, [50 * (1 - level), 50 * (1 + level)]) if finite.size else (np.nan, np.nan)
-    return float(a[metric] - b[metric]), float(lo), float(hi)
+    return float(combine(a[metric], b[metric])), float(lo), float(hi)
 
 
 def _checked(task: str, y_true: ArrayLike, pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

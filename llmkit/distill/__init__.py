@@ -6,4 +6,6 @@
 * ``hinton``  ``hinton_table``, ``temperature_sweep``
 * ``kdtrain`` ``teacher_logits``, ``distill_classifier``
 * ``student`` ``build_student``, ``pretrain_student``, ``distilled_student`` (cached)
+* ``shrink``  ``student_from_teacher`` (the teacher with fewer layers, DistilBERT's recipe), ``shrunk_student``
+  (cached; for small real tables), ``compare_models`` (retention and speed-up), ``ShrinkSettings``
 """

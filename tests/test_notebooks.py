@@ -19,7 +19,13 @@ from llmkit.data import seed as seed_file
 NOTEBOOKS = runner.discover()
 SMOKE_BUDGET_S = config.get_profile("smoke").budget_s
 # Notebooks that must test at least one sentence of the seed itself.
-MUST_QUOTE_SEED = ("01_loss_derivation", "02_pretraining", "03_fine_tuning", "healthcare_diabetes")
+MUST_QUOTE_SEED = (
+    "01_loss_derivation",
+    "02_pretraining",
+    "03_fine_tuning",
+    "healthcare_diabetes",
+    "finance_credit_risk",
+)
 _RUNS: dict[str, object] = {}
 
 

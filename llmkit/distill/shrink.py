@@ -3,8 +3,14 @@ width, tokenizer, embeddings, pooler and head, keep only some of its 6 layers, t
 
 The tiny from-scratch student of :mod:`llmkit.distill.student` learns the domain's words from its own
 masked-LM pretraining on the task's texts; on a small real table (a few hundred reviews or headlines) that is
-too little text, and it lost 8 points to its teacher. This student starts from what the teacher knows: every
-weight is the teacher's, so distillation only has to repair the missing layers. It is cached like the others.
+too little text: on the 546 Drugs.com sentiment reviews it scored 0.723, the majority class, against the
+teacher's 0.796. This student starts from what the teacher knows: every weight is the teacher's, so
+distillation only has to repair the missing layers. It is cached like the others.
+
+Measured at lesson sizes (seed 0, 2 threads, test splits; 2026-12-03), teacher -> layers (0, 5):
+sentiment 0.796 -> 0.805 (101%, 3.1x faster at batch 32), diabetes notes 0.868 -> 0.860 (99%, 3.0x); student
+seeds 1 and 2 gave 0.805, 0.810 and 0.866, 0.859. Three layers (0, 2, 4) keep all the accuracy at only 2.0x;
+one layer (5,) is 6x faster but keeps 95-97%. Two of six layers cannot be much more than 3x faster.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ if TYPE_CHECKING:
     from llmkit.distill.kdtrain import DistillConfig
     from llmkit.finetune.tasks import TextTask
 
-# The default recipe, chosen by measuring (see ShrinkSettings): two of MiniLM's six layers, the first and the last.
+# The default recipe, chosen by measuring (the module docstring): MiniLM's first and last of six layers.
 DEFAULT_LAYERS: tuple[int, ...] = (0, 5)
 DEFAULT_KD_EPOCHS = 4  # passes of distillation over the transfer set (the lesson profile's value)
 DEFAULT_LEARNING_RATE = 1e-4  # peak AdamW step: the teacher's fine-tuning rate (the scratch student: 1e-3)
@@ -33,11 +39,18 @@ DEFAULT_BATCH_SIZE = 16  # the teacher's fine-tuning batch
 
 @dataclass(frozen=True)
 class ShrinkSettings(ProfileSettings):
-    """The cut-down student's sizes at each profile: ``ShrinkSettings.for_profile(profile, kd_epochs=...)``."""
+    """The cut-down student's sizes at each profile: ``ShrinkSettings.for_profile(profile, kd_epochs=...)``;
+    ``shrunk_student(task, ..., layers=s.layers, kd_cfg=s.distill_config(seed, bf16))`` builds it.
+
+    Learning rate, batch and epochs were set once beforehand (the teacher's rate and batch), not tuned on a
+    test split; the layers were chosen among (0, 2, 4), (1, 3, 5), (0, 5), (1, 4), (0,) and (5,).
+    """
 
     # the teacher's layers the student keeps
     layers: tuple[int, ...] = per_profile(DEFAULT_LAYERS, DEFAULT_LAYERS, DEFAULT_LAYERS)
-    kd_epochs: int = per_profile(1, DEFAULT_KD_EPOCHS, DEFAULT_KD_EPOCHS)  # smoke: one pass keeps it < 60 s
+    kd_epochs: int = per_profile(
+        1, DEFAULT_KD_EPOCHS, DEFAULT_KD_EPOCHS
+    )  # smoke: one pass (a smoke run not yet timed)
     learning_rate: float = per_profile(DEFAULT_LEARNING_RATE, DEFAULT_LEARNING_RATE, DEFAULT_LEARNING_RATE)
     batch_size: int = per_profile(DEFAULT_BATCH_SIZE, DEFAULT_BATCH_SIZE, DEFAULT_BATCH_SIZE)
 

@@ -125,6 +125,8 @@ COURSE: tuple[Chapter, ...] = (
         "金融服务",
         "Case study: credit risk and market direction",
         "the analyst engine on real loans, rare defaults, costs, and the market",
+        None,
+        231,
     ),
 )
 

@@ -93,8 +93,8 @@ def test_install_lines_are_the_makefiles():
 def test_running_notebooks_commands(workdir):
     """The 'Running notebooks' block, in order: runs, a run into a folder with a parameter, the report, papermill."""
     for command in _commands(".venv/bin/llmkit run ") + _commands(".venv/bin/llmkit report"):
-        if command in ELSEWHERE or "healthcare_diabetes" in command:
-            continue
+        if command in ELSEWHERE or "healthcare_diabetes" in command or "finance_credit_risk" in command:
+            continue  # the "Use your own data" commands: their own tests below make the tables they read
         command = command.replace("/tmp/run", str(workdir / "run"))
         (workdir / "outputs").mkdir(exist_ok=True)
         if " report " in command:

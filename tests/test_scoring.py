@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from llmkit.core.errors import LlmkitError
-from llmkit.study import scoring
+from llmkit.study import decisions, scoring
 
 # y = [0, 0, 1, 1], p(class 1) = [0.1, 0.6, 0.4, 0.8]: predicted [0, 1, 0, 1]
 TINY_Y = np.array([0, 0, 1, 1])
@@ -220,7 +220,7 @@ def test_cost_threshold_finds_the_cheapest_cut():
     p = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.9])
     # a missed positive costs 5, a false alarm 1: flagging from 0.3 up (fp 2, fn 0) costs 2 -- every other cut
     # costs more (from 0.6: 1 fn + 1 fp = 6; everything: 4 fp = 4)
-    out = scoring.cost_threshold(y, p, cost_fn=5, cost_fp=1)
+    out = decisions.cost_threshold(y, p, cost_fn=5, cost_fp=1)
     assert 0.2 < out["threshold"] <= 0.3
     assert out["cost_per_row"] == pytest.approx(2 / 7)
     assert (out["tn"], out["fp"], out["fn"], out["tp"]) == (2, 2, 0, 3)
@@ -228,17 +228,17 @@ def test_cost_threshold_finds_the_cheapest_cut():
     assert out["cost_per_row_at_bayes"] == pytest.approx(3 / 7)  # flags 0.2 and up: fp 3, fn 0
     assert out["cost_per_row_at_0.5"] == pytest.approx((5 * 1 + 1 * 1) / 7)  # misses 0.3, flags 0.7
     # equal costs: three cuts make two errors (at 0.25, 0.5, 0.8); the tie goes to the Bayes threshold 0.5
-    even = scoring.cost_threshold(y, p, cost_fn=1, cost_fp=1)
+    even = decisions.cost_threshold(y, p, cost_fn=1, cost_fp=1)
     assert even["cost_per_row"] == pytest.approx(2 / 7) and even["bayes_threshold"] == 0.5
     assert even["threshold"] == pytest.approx(0.5)
     with pytest.raises(LlmkitError, match="cost_threshold"):
-        scoring.cost_threshold([0, 2], [0.1, 0.2], 1, 1)
+        decisions.cost_threshold([0, 2], [0.1, 0.2], 1, 1)
 
 
 def test_calibration_table():
     y = np.array([0, 0, 1, 1, 1, 0])
     p = np.array([0.05, 0.15, 0.12, 0.85, 0.95, 0.91])
-    table = scoring.calibration(y, p, bins=10)
+    table = decisions.calibration(y, p, bins=10)
     assert len(table) == 10 and table["rows"].sum() == 6
     assert table.loc[1, "rows"] == 2 and table.loc[1, "observed"] == 0.5
     assert table.loc[1, "mean predicted"] == pytest.approx(0.135)
@@ -265,3 +265,13 @@ def test_ratio_is_paired():
     assert scoring.ratio("binary", y, good, good, "accuracy") == (1.0, 1.0, 1.0)
     r, lo, hi = scoring.ratio("binary", y, np.full(300, 0.5), good, "PR-AUC", n_resamples=50)
     assert lo <= r <= hi < 1
+
+
+def test_decision_cost_counts_each_mistake():
+    y = np.array([1, 0, 0, 1, 0])
+    p = np.array([0.9, 0.6, 0.1, 0.2, 0.3])
+    # at 0.5: one missed default (row 4, cost 5) and one declined good customer (row 2, cost 1)
+    assert decisions.decision_cost(y, p, 0.5, 5.0, 1.0) == pytest.approx(6 / 5)
+    assert decisions.decision_cost(y, p, [0.0, 1.0], 5.0, 1.0) == pytest.approx([3 / 5, 10 / 5])
+    out = decisions.cost_threshold(y, p, cost_fn=5.0, cost_fp=1.0)
+    assert out["cost_per_row"] == pytest.approx(decisions.decision_cost(y, p, out["threshold"], 5.0, 1.0))

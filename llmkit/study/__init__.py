@@ -12,5 +12,6 @@ The analyst engine (finance_credit_risk, and any table):
 * ``tabular``    ``floors``, ``tabular_models``, ``text_model`` (scikit-learn)
 * ``textstages`` MiniLM on text, records as text, fusion, the student cut from the teacher, the int8 bundle
 * ``stages``     ``Prepared`` and ``Result``, what the stages share
-* ``scoring``    ``score`` with bootstrap intervals, ``difference``, ``stage_table``, ``cost_threshold``, ``calibration``
+* ``scoring``    ``score`` with bootstrap intervals, ``difference``, ``ratio``, ``stage_table``, ``format_table``
+* ``decisions``  ``decision_cost``, ``cost_threshold``, ``calibration`` (what a threshold costs a lender)
 """

@@ -170,19 +170,6 @@ class Analysis:
             rows.append(row)
         return scoring.stage_table(rows)
 
-    def best(self, kinds: Sequence[str] | None = None, metric: str | None = None) -> Result:
-        """The best result that ran (of ``kinds``), by PR-AUC for a rare binary target, else accuracy / RMSE."""
-        table = self.table()
-        metric = metric or self.headline_metric()
-        ran = table[table["ran"].astype(bool)]
-        if kinds is not None:
-            ran = ran[ran["kind"].isin(kinds)]
-        if ran.empty:
-            raise LlmkitError(f"no model of kinds {list(kinds or [])} ran")
-        lower = metric in ("MAE", "RMSE", "ECE")
-        best = ran[metric].idxmin() if lower else ran[metric].idxmax()
-        return self.result(str(table.loc[best, "model"]))
-
     def predict(self, model: str, split: str = "validation") -> np.ndarray:
         """A fitted tabular or TF-IDF model's predictions on every row of ``split`` (the transformer stages keep
         only their test predictions)."""

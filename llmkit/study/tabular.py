@@ -16,7 +16,7 @@ TF-IDF + logistic regression   words and word pairs (sublinear tf, in at least 2
 
 No class weighting anywhere: reweighting a rare class shifts the probabilities away from the observed
 rates, and a lender prices on them; a rare class is handled by the threshold
-(:func:`llmkit.study.scoring.cost_threshold`) instead. Every model is deterministic given ``seed``.
+(:func:`llmkit.study.decisions.cost_threshold`) instead. Every model is deterministic given ``seed``.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from llmkit.data.synth.clinical_vocabulary import (
     SYMPTOM_RATES,
     TEMPLATES,
 )
+from llmkit.data.synth.documentation import UnderDocumentation, under_document
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,9 +131,11 @@ class _Writer:
     """
 
     def __init__(
-        self, rng: random.Random, allowed: dict[str, tuple[str, ...]], prefer: frozenset[str] = frozenset()
-    ) -> None:
+        self, rng: random.Random, allowed: dict[str, tuple[str, ...]], prefer: frozenset[str] = frozenset(),
+        symptom_rate: float = 1.0,  # times as often as usual a present symptom is written (UnderDocumentation)
+    ) -> None:  # fmt: skip
         self.rng, self.allowed, self.prefer, self.used = rng, allowed, prefer, set[str]()
+        self.symptom_rate = symptom_rate
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -204,7 +207,7 @@ def _write_note(p: dict[str, Any], w: _Writer) -> str:
         body.append(w.pick("history").format(_join(named, "and")))
     if "diabetes" not in p["conditions"] and w.chance(0.3) and (neg := w.negation(("no_history", "denies"))):
         body.append(neg.format(w.say("diabetes")) + ".")
-    if present := [w.say(s) for s in p["symptoms"] if w.chance(0.9)]:
+    if present := [w.say(s) for s in p["symptoms"] if w.chance(0.9 * w.symptom_rate)]:
         body.append(w.pick("reports").format(_join(present, "and")))
     absent = [s for s in SYMPTOM_RATES if s not in p["symptoms"] and w.chance(0.2)]
     if absent and (neg := w.negation(("denies", "negative_for", "no"))):
@@ -259,14 +262,19 @@ def _check_held_out(held_out_families: tuple[str, ...] | list[str]) -> tuple[str
 Style = tuple[dict[str, tuple[str, ...]], frozenset[str]]  # (allowed families, preferred families)
 
 
-def _frame(patients: list[dict[str, Any]], styles: list[Style], stream: str, prefix: str) -> dict[str, list]:
+def _frame(
+    patients: list[dict[str, Any]], styles: list[Style], stream: str, prefix: str,
+    symptom_rates: list[float] | None = None,  # per note (UnderDocumentation); None: 1.0 for every note
+) -> dict[str, list]:  # fmt: skip
     """Write every patient's note in its style and lay the rows out as columns.
 
-    Each note has its own random stream, so a note depends only on the seed, its row and its style.
+    Each note has its own random stream, so a note depends only on the seed, its row and its style (and a
+    symptom rate below 1 changes only which symptoms it mentions: it draws the same random numbers).
     """
     notes, families = [], []
+    rates = symptom_rates or [1.0] * len(patients)
     for i, (p, (allowed, prefer)) in enumerate(zip(patients, styles, strict=True)):
-        writer = _Writer(random.Random(f"{stream}/text/{i}"), allowed, prefer)
+        writer = _Writer(random.Random(f"{stream}/text/{i}"), allowed, prefer, rates[i])
         notes.append(_write_note(p, writer))
         families.append(";".join(sorted(writer.used)))
     columns: dict[str, list] = {
@@ -286,6 +294,7 @@ def generate_notes(
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),  # train, validation, test
     held_out_families: tuple[str, ...] | list[str] = HELD_OUT_FAMILIES,  # never in train or validation
     shifted_fraction: float = 0.5,  # of the test notes, written in the held-out families
+    under_documented: UnderDocumentation | None = None,  # a planted bias (notebook 10); None: none
 ) -> pd.DataFrame:
     """The labeled task: one note per patient, its noisy label, its split and its structured values.
 
@@ -323,6 +332,11 @@ def generate_notes(
     for i in random.Random(f"{stream}/shift").sample(test_rows, round(shifted_fraction * len(test_rows))):
         shifted[i] = 1
     labels = [_rule(p) for p in patients]
+    rates = (
+        under_document(under_documented, patients, split, labels, stream, DIABETES_MEDICATIONS)
+        if under_documented
+        else None
+    )
     noise_rng = random.Random(f"{stream}/noise")
     for group in [(s, 0) for s in SPLITS] + [("test", 1)]:  # exact noise in each split and test half
         members = [i for i in range(n_notes) if (split[i], shifted[i]) == group]
@@ -330,7 +344,7 @@ def generate_notes(
             labels[i] = 1 - labels[i]
     plain: Style = (_allowed(held_out), frozenset())
     shift: Style = (_allowed(()), frozenset(held_out))
-    columns = _frame(patients, [shift if s else plain for s in shifted], stream, "P")
+    columns = _frame(patients, [shift if s else plain for s in shifted], stream, "P", rates)
     columns = {"patient_id": columns.pop("patient_id"), "note": columns.pop("note"), "label": labels,
                "split": split, "shifted": shifted, **columns}  # fmt: skip
     return pd.DataFrame(columns)

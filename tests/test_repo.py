@@ -171,6 +171,7 @@ LAYERS = {
     "federated": 5,
     "deploy": 6,
     "study": 6,
+    "fairness": 6,  # beside study: its intervals reuse study.scoring's resampling
     "course": 7,
 }
 

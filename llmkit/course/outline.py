@@ -113,6 +113,14 @@ COURSE: tuple[Chapter, ...] = (
         180,
     ),
     Chapter(
+        "10_fairness_transparency",
+        "公平性与透明性",
+        "Fairness and transparency",
+        "fairlearn audit with intervals, a planted bias found, mitigation, attributions checked by deletion",
+        39,
+        159,
+    ),
+    Chapter(
         "case_studies/healthcare_diabetes",
         "应用场景",
         "Case study: diabetes detection",

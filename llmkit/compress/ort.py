@@ -54,12 +54,13 @@ def _logits_module(model: PreTrainedModel) -> Any:
 
 
 def save_onnx(model: PreTrainedModel, path: str | Path, opset: int = 18) -> Path:
-    """Export ``model`` with ``torch.onnx.export`` (dynamo) to one ``.onnx`` file, weights inside.
+    """Export ``model`` with ``torch.onnx.export`` (the TorchScript exporter) to one ``.onnx`` file, weights inside.
 
     Inputs ``input_ids`` and ``attention_mask`` (int64 ``[batch, sequence]``, both axes dynamic), output
-    ``logits`` ``[batch, num_labels]``. Written to a temporary name, then renamed. The exporter's per-node
-    debugging notes (each node's Python stack trace, with this checkout's absolute paths and line numbers) are
-    dropped: they made the file's size depend on where the code sits, and a bundle should not carry them.
+    ``logits`` ``[batch, num_labels]``. Written to a temporary name, then renamed. The TorchScript exporter,
+    not the dynamo one: on the 2-core reference CPU it exported a 2-layer MiniLM in 0.7 s against 6.0 s
+    (dynamo, with or without its optimizer), the graph matched PyTorch to 3e-8 either way, and ONNX Runtime ran
+    it no slower (2.5 against 3.4 ms for 3 texts); every bundle build and notebook 06 pay this export.
     """
     import torch
 
@@ -68,17 +69,13 @@ def save_onnx(model: PreTrainedModel, path: str | Path, opset: int = 18) -> Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = (torch.ones(2, 8, dtype=torch.long), torch.ones(2, 8, dtype=torch.long))  # [batch, tokens]
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    shapes = {"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}}
-    with _quiet("torch.onnx"):  # e.g. "torchvision is not installed": no vision ops here
-        program = torch.onnx.export(
-            _logits_module(model), example, dynamo=True, dynamic_shapes=shapes, opset_version=opset,
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    with _quiet("torch.onnx"), warnings.catch_warnings(), atomic_file(path) as tmp:
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice and tracer warnings
+        torch.onnx.export(
+            _logits_module(model), example, str(tmp), dynamo=False, dynamic_axes=axes, opset_version=opset,
             input_names=["input_ids", "attention_mask"], output_names=["logits"], verbose=False,
         )  # fmt: skip
-    for node in program.model.graph.all_nodes():
-        node.metadata_props.clear()
-    with atomic_file(path) as tmp:
-        program.save(str(tmp), external_data=False)
     return path
 
 
@@ -86,8 +83,8 @@ def quantize_onnx(source: str | Path, path: str | Path) -> Path:
     """ONNX Runtime's dynamic int8 quantization (``QuantType.QInt8`` weights) of ``source`` into ``path``.
 
     MatMul weights become int8 with one scale per matrix, and so does the embedding ``Gather`` table.
-    ONNX Runtime advises ``quant_pre_process`` first; its symbolic shape inference fails on the dynamo
-    export here ("Incomplete symbolic shape inference"), and quantizing without it works, so it is skipped.
+    ONNX Runtime advises ``quant_pre_process`` first; its symbolic shape inference failed on the dynamo
+    exporter's graph ("Incomplete symbolic shape inference"), quantizing without it works, so it is skipped.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -26,7 +26,7 @@ RECIPE = {
     "teacher_epochs": (1, 3, 2),
     "pretrain_notes": (300, 4000, 20000),
     "pretrain_steps": (5, 300, 1000),
-    "transfer_notes": (200, 4000, 20000),
+    "transfer_notes": (300, 4000, 20000),
     "kd_epochs": (1, 2, 3),
 }
 
@@ -203,6 +203,8 @@ def test_shared_sizes_match_their_sources(profile: str) -> None:
     assert (t.dapt_steps, t.dapt_head_steps) == (dapt.steps, dapt.head_steps)
     s, recipe = StudySettings.for_profile(profile), DistillRecipe.for_profile(profile)
     assert (s.train_size, s.teacher_epochs) == (recipe.teacher_train_size, recipe.teacher_epochs)
+    # the case study's unlabeled notes are both the student's pretraining and its transfer set
+    assert s.unlabeled_notes == recipe.pretrain_notes == recipe.transfer_notes
     assert (s.unlabeled_notes, s.pretrain_steps, s.kd_epochs) == (
         recipe.pretrain_notes,
         recipe.pretrain_steps,

@@ -24,7 +24,8 @@ class DistillRecipe(ProfileSettings):
         300, 4000, 20000
     )  # unlabeled notes of the student's masked-LM pretraining
     pretrain_steps: int = per_profile(5, 300, 1000)  # its masked-LM steps
-    transfer_notes: int = per_profile(200, 4000, 20000)  # unlabeled notes the teacher labels for the student
+    transfer_notes: int = per_profile(300, 4000, 20000)  # unlabeled notes the teacher labels for the student
+    # (= pretrain_notes at every profile: the case study passes one set of notes for both and finds this student)
     kd_epochs: int = per_profile(1, 2, 3)  # passes of distillation over them (and the labeled notes)
 
 

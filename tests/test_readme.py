@@ -14,6 +14,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -63,13 +64,6 @@ def _run(command: str, tmp_path: Path, timeout: float = 240) -> subprocess.Compl
     return out
 
 
-@pytest.fixture
-def workdir(tmp_path):
-    """A folder that looks like the repository root to the README's relative paths."""
-    (tmp_path / "notebooks").symlink_to(ROOT / "notebooks")
-    return tmp_path
-
-
 def _commands(prefix: str) -> list[str]:
     found = [c for c in readme_commands() if c.startswith(prefix)]
     assert found, f"the README shows no command starting {prefix!r}"
@@ -90,25 +84,22 @@ def test_install_lines_are_the_makefiles():
     assert "$(PYTHON) -m venv $(VENV)" in makefile and "PYTHON ?= python3.11" in makefile
 
 
-def test_running_notebooks_commands(workdir):
-    """The 'Running notebooks' block, in order: runs, a run into a folder with a parameter, the report, papermill."""
+def _running_notebooks_block(workdir: Path) -> list[str]:
+    """The 'Running notebooks' block, in order: runs, a run into a folder with a parameter, the report, papermill.
+    Returns the report's stdout."""
+    reports = []
     for command in _commands(".venv/bin/llmkit run ") + _commands(".venv/bin/llmkit report"):
         if command in ELSEWHERE or "healthcare_diabetes" in command or "finance_credit_risk" in command:
             continue  # the "Use your own data" commands: their own tests below make the tables they read
         command = command.replace("/tmp/run", str(workdir / "run"))
         (workdir / "outputs").mkdir(exist_ok=True)
+        out = _run(command, workdir)
         if " report " in command:
-            out = _run(command, workdir)
-            assert "report:" in out.stdout
-        else:
-            _run(command, workdir)
-    assert (workdir / "run" / "00_setup" / "metrics.json").exists()
-    ledger = json.loads((workdir / "run" / "00_setup" / "metrics.json").read_text())
-    assert ledger["profile"] == "smoke"
+            reports.append(out.stdout)
     for command in _commands("papermill"):
         if "healthcare_diabetes" not in command:
             _run(command, workdir)
-            assert (workdir / "out.ipynb").exists()
+    return reports
 
 
 def _patients_table(path: Path, rows: int = 48) -> None:
@@ -121,12 +112,61 @@ def _patients_table(path: Path, rows: int = 48) -> None:
     table[["clinical_text", "outcome", "glucose", "a1c"]].to_csv(path, index=False)
 
 
-def test_use_your_own_data_healthcare_command(workdir):
+def _workdir(root: Path) -> Path:
+    """A folder that looks like the repository root to the README's relative paths."""
+    root.mkdir(parents=True)
+    (root / "notebooks").symlink_to(ROOT / "notebooks")
+    return root
+
+
+@pytest.fixture(scope="module")
+def command_runs(tmp_path_factory):
+    """The README's long commands, each in its own folder, two at a time (each a single-threaded kernel most of
+    its time on this 2-core machine; no timing is checked here): the 'Running notebooks' block, the healthcare
+    line and the four analyst-engine lines. A failed command fails the test that reads its result."""
+    import tables
+
+    root = tmp_path_factory.mktemp("readme")
+    jobs = {"running notebooks": (_workdir(root / "running"), _running_notebooks_block)}
+    healthcare = _workdir(root / "healthcare")
+    _patients_table(healthcare / "my_patients.csv")
+    (command,) = [c for c in readme_commands() if "healthcare_diabetes" in c]
+    jobs["healthcare"] = (healthcare, lambda d, c=command: _run(c, d, timeout=400).stdout)
+    engine = [c for c in readme_commands() if "finance_credit_risk" in c]
+    for i, command in enumerate(engine):
+        folder = _workdir(root / f"engine{i}")
+        tables.write_all(folder)
+        jobs[command] = (folder, lambda d, c=command: _run(c, d, timeout=300).stdout)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: (folder, pool.submit(job, folder)) for name, (folder, job) in jobs.items()}
+        return {
+            name: (folder, future.exception() or future.result())
+            for name, (folder, future) in futures.items()
+        }
+
+
+def _result(command_runs, name):
+    folder, result = command_runs[name]
+    if isinstance(result, BaseException):
+        raise result
+    return folder, result
+
+
+def test_running_notebooks_commands(command_runs):
+    """The 'Running notebooks' block runs in order, the report prints, and the run into a folder took its profile."""
+    workdir, reports = _result(command_runs, "running notebooks")
+    assert reports and all("report:" in out for out in reports)
+    assert (workdir / "run" / "00_setup" / "metrics.json").exists()
+    ledger = json.loads((workdir / "run" / "00_setup" / "metrics.json").read_text())
+    assert ledger["profile"] == "smoke"
+    assert (workdir / "out.ipynb").exists()
+
+
+def test_use_your_own_data_healthcare_command(command_runs):
     """The healthcare line on an analyst's CSV: the run passes, the built-in sections are skipped, the list-valued
     feature_columns reach the fusion stage, and the bundle's card names the table and its labels."""
-    _patients_table(workdir / "my_patients.csv")
-    (command,) = [c for c in readme_commands() if "healthcare_diabetes" in c]
-    assert "passed" in _run(command, workdir, timeout=400).stdout
+    workdir, stdout = _result(command_runs, "healthcare")
+    assert "passed" in stdout
     (out,) = [p.parent for p in (workdir / "outputs").glob("*/healthcare_diabetes/metrics.json")
               if p.parts[-3] != "latest"]  # fmt: skip
     ledger = json.loads((out / "metrics.json").read_text())
@@ -140,21 +180,20 @@ def test_use_your_own_data_healthcare_command(workdir):
     assert (out / "bundle" / "model.safetensors").exists() and (out / "bundle" / "model.int8.onnx").exists()
 
 
-def test_use_your_own_data_engine_commands(workdir):
+def test_use_your_own_data_engine_commands(command_runs):
     """One analyst-engine line per table shape (tests/tables.py makes the four files), each run at smoke."""
-    import tables
-
-    tables.write_all(workdir)
     commands = [c for c in readme_commands() if "finance_credit_risk" in c]
     assert len(commands) == 4
+    stages = {}
     for command in commands:
-        assert "passed" in _run(command, workdir, timeout=300).stdout, command
-    stages = {
-        p.parts[-3]: p.read_text()
-        for p in (workdir / "outputs").glob("*/finance_credit_risk/stages.csv")
-        if p.parts[-3] != "latest"
-    }
-    assert len(stages) == 4
+        workdir, stdout = _result(command_runs, command)
+        assert "passed" in stdout, command
+        (path,) = [
+            p
+            for p in (workdir / "outputs").glob("*/finance_credit_risk/stages.csv")
+            if p.parts[-3] != "latest"
+        ]
+        stages[command] = path.read_text()
     texts = "\n".join(stages.values())
     assert "last value (naive)" in texts and "MiniLM fine-tuned (text)" in texts  # the time and text tables
 

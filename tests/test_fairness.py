@@ -172,3 +172,85 @@ def test_deletion_test_prefers_the_words_a_model_uses(tiny):
     assert attribution.completeness_error(a) < 0.05
     top, rand = attribution.deletion_drops(model, tok, a, k=1, random_draws=8)
     assert top > 0.4 and top > 3 * rand
+
+
+# ------------------------------------------------------------------------------ the model card's section
+
+# sex F: y 1 1 0 0, pred 1 0 1 0 -> selection 2/4, TPR 1/2, FPR 1/2, accuracy 2/4
+# sex M: y 1 0 0 0, pred 1 1 0 0 -> selection 2/4, TPR 1/1, FPR 1/3, accuracy 3/4
+# age band: "old" rows 0-5, "young" rows 6-7 (no positives: TPR undefined -> None, not NaN)
+CARD_Y = np.array([1, 1, 0, 0, 1, 0, 0, 0])
+CARD_PRED = np.array([1, 0, 1, 0, 1, 1, 0, 0])
+CARD_GROUPS = {"sex": ["F"] * 4 + ["M"] * 4, "age band": ["old"] * 6 + ["young"] * 2}
+
+
+def test_card_section_by_hand():
+    import json
+
+    from llmkit.fairness import card
+
+    s = card.card_section(CARD_Y, CARD_PRED, CARD_GROUPS, seed=0, n_resamples=100, min_group_rows=3)
+    json.dumps(s, allow_nan=False)  # strict JSON: what /metadata can answer
+    assert s["test_rows"] == 8 and s["mitigation"] is None and s["n_resamples"] == 100
+    sex = {g["group"]: g for g in s["columns"]["sex"]["groups"]}
+    assert (sex["F"]["rows"], sex["F"]["positives"], sex["F"]["negatives"]) == (4, 2, 2)
+    assert sex["F"]["selection rate"]["value"] == 0.5 and sex["M"]["selection rate"]["value"] == 0.5
+    assert sex["F"]["TPR"]["value"] == 0.5 and sex["M"]["TPR"]["value"] == 1.0
+    assert sex["F"]["FPR"]["value"] == 0.5 and sex["M"]["FPR"]["value"] == pytest.approx(1 / 3, abs=1e-4)
+    assert sex["F"]["accuracy"]["value"] == 0.5 and sex["M"]["accuracy"]["value"] == 0.75
+    d = s["columns"]["sex"]["disparities"]
+    assert (
+        d["demographic parity difference"]["value"] == 0.0 and d["demographic parity ratio"]["value"] == 1.0
+    )
+    assert d["equalized odds difference"]["value"] == 0.5  # max(|1/2 - 1|, |1/2 - 1/3|)
+    assert d["equalized odds ratio"]["value"] == 0.5  # min(1/2 / 1, 1/3 / 1/2)
+    for rates in [*sex.values(), *d.values()]:
+        for x in rates.values() if isinstance(rates, dict) else ():
+            if isinstance(x, dict) and x.get("value") is not None:
+                assert x["lo"] - 1e-9 <= x["value"] <= x["hi"] + 1e-9
+    age = {g["group"]: g for g in s["columns"]["age band"]["groups"]}
+    assert age["young"]["TPR"] == {"value": None, "lo": None, "hi": None}  # no positives among the young
+    assert age["young"]["small"] and not age["old"]["small"]  # flagged, not hidden
+    assert s["columns"]["age band"]["small_groups"] == ["young"] and s["columns"]["sex"]["small_groups"] == []
+    # fairlearn's own numbers for the same rows
+    for name, value in audit.fairlearn_disparities(CARD_Y, CARD_PRED, CARD_GROUPS["sex"]).items():
+        assert d[name]["value"] == pytest.approx(value, abs=1e-4)
+    table = card.section_table(s)
+    assert (
+        table.loc[("sex", "M"), "TPR"].startswith("1.00")
+        and "small" in table.loc[("age band", "young"), "note"]
+    )
+    words = card.summary(s)
+    assert "demographic parity difference by sex 0.00" in words and "age band young (2 rows)" in words
+    again = card.card_section(CARD_Y, CARD_PRED, CARD_GROUPS, seed=0, n_resamples=100, min_group_rows=3)
+    assert again == s  # seeded
+
+
+def test_card_section_refuses_what_it_cannot_audit():
+    from llmkit.fairness import card
+
+    with pytest.raises(LlmkitError, match=r"target 'status' is multi-class \(3 classes"):
+        card.card_section(
+            [0, 1, 2, 1], [0, 1, 1, 1], {"sex": list("FMFM")}, seed=0, n_resamples=5, target="status"
+        )
+    with pytest.raises(LlmkitError, match="target 'price' is a number"):
+        card.card_section(
+            [0.5, 1.5, 2.0, 1.0], [0, 1, 1, 1], {"s": list("FMFM")}, seed=0, n_resamples=5, target="price"
+        )
+    with pytest.raises(LlmkitError, match="sensitive column 'sex': expected one group per test row"):
+        card.card_section(CARD_Y, CARD_PRED, {"sex": ["F"] * 3}, seed=0, n_resamples=5)
+    with pytest.raises(LlmkitError, match="mitigation"):
+        card.card_section(CARD_Y, CARD_PRED, CARD_GROUPS, seed=0, n_resamples=5, mitigation=" ")
+    one = card.card_section(
+        CARD_Y, CARD_PRED, {"site": ["A"] * 8}, seed=0, n_resamples=5, mitigation="none tried"
+    )
+    assert "one group only" in one["columns"]["site"]["skipped"] and one["mitigation"] == "none tried"
+
+
+def test_groups_of_keeps_categories_and_bands_many_numbers():
+    from llmkit.fairness import card
+
+    assert card.groups_of(["F", None, "M"]).tolist() == ["F", "missing", "M"]
+    assert card.groups_of([1, 0, 1.0]).tolist() == ["1", "0", "1"]
+    ages = card.groups_of([18, 20, 25, 33, 40, 47, 52, 60, 71, 90, np.nan])
+    assert len(set(ages) - {"missing"}) == 3 and ages[0] == "18-33" and ages[-1] == "missing"

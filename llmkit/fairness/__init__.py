@@ -3,7 +3,7 @@
 Public verbs, by module:
 
 * :mod:`~llmkit.fairness.audit` -- ``group_table`` (fairlearn ``MetricFrame``: selection rate, TPR, FPR, accuracy per
-  group), ``disparity_table`` (demographic parity and equalized odds, differences and ratios, bootstrap intervals),
+  group), ``rate_intervals``, ``disparity_table`` (demographic parity and equalized odds, differences and ratios, bootstrap intervals),
   ``fairlearn_disparities``, ``calibration_by_group``, ``calibration_error_by_group``;
 * :mod:`~llmkit.fairness.tables` -- ``load_hmda``, ``load_credit``, ``split_table``, ``fit_logistic``,
   ``permutation_importance``;
@@ -11,6 +11,8 @@ Public verbs, by module:
 * :mod:`~llmkit.fairness.mitigate` -- ``threshold_optimizer``, ``exponentiated_gradient``, ``tradeoff_row``;
 * :mod:`~llmkit.fairness.attribution` -- ``integrated_gradients``, ``occlusion``, ``deletion_drops``,
   ``highlight_html``;
+* :mod:`~llmkit.fairness.card` -- ``card_section`` (the model card's fairness section: groups, sizes, rates and
+  disparities with intervals, small groups flagged), ``section_table``, ``summary``, ``groups_of``;
 * :mod:`~llmkit.fairness.settings` -- ``FairnessSettings``.
 
 It sits beside ``study`` (layer 6) because the intervals reuse :func:`llmkit.study.scoring.resample_counts`.

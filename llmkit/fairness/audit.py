@@ -127,6 +127,43 @@ def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _resampled_rates(
+    y: np.ndarray, yhat: np.ndarray, g: np.ndarray, names: list[str], seed: int, n_resamples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``[1, 4, k]`` rates of the test rows and the ``[n_resamples, 4, k]`` rates of each resample."""
+    from threadpoolctl import threadpool_limits
+
+    from llmkit.study.scoring import resample_counts
+
+    features = _rate_features(y, yhat, g, names)
+    point = _rates(features.sum(axis=1)[None, :], len(names))
+    with threadpool_limits(1, user_api="blas"):
+        draws = np.concatenate(
+            [_rates(w @ features.T, len(names)) for w in resample_counts(y.size, n_resamples, seed)]
+        )
+    return point, draws
+
+
+def rate_intervals(
+    y_true: ArrayLike, y_pred: ArrayLike, groups: ArrayLike, *, seed: int = 0, n_resamples: int = 200,
+    level: float = 0.95,
+) -> pd.DataFrame:  # fmt: skip
+    """Each group's rates (selection rate, TPR, FPR, accuracy) with their bootstrap intervals, on the same
+    resamples as :func:`disparity_table` with the same seed: one row per group and rate, columns ``group``,
+    ``rate``, ``value``, ``lo``, ``hi`` (NaN where the group has no such rows, e.g. no positives for TPR)."""
+    import pandas as pd
+
+    y, yhat, g = checked(y_true, y_pred, groups)
+    names = sorted(set(g.tolist()))
+    point, draws = _resampled_rates(y, yhat, g, names, seed, n_resamples)
+    rows = []
+    for j, group in enumerate(names):
+        for r, rate in enumerate(RATES):
+            lo, hi = _percentiles(draws[:, r, j], level)
+            rows.append({"group": group, "rate": rate, "value": float(point[0, r, j]), "lo": lo, "hi": hi})
+    return pd.DataFrame(rows)
+
+
 def disparity_table(
     y_true: ArrayLike, y_pred: ArrayLike, groups: ArrayLike, *,
     gap: tuple[str, str] | None = None,  # also each rate of group a minus group b, signed, e.g. ("F", "M")
@@ -135,20 +172,12 @@ def disparity_table(
     """Each disparity (and, with ``gap``, each signed rate difference a - b) with its bootstrap interval:
     columns ``value``, ``lo``, ``hi``, ``excludes 0`` (differences) or ``excludes 1`` (ratios)."""
     import pandas as pd
-    from threadpoolctl import threadpool_limits
-
-    from llmkit.study.scoring import resample_counts
 
     y, yhat, g = checked(y_true, y_pred, groups)
     names = sorted(set(g.tolist()))
     if gap is not None and not set(gap) <= set(names):
         raise LlmkitError(f"gap: expected two of the groups {names}, got {list(gap)}")
-    features = _rate_features(y, yhat, g, names)
-    point = _rates(features.sum(axis=1)[None, :], len(names))
-    with threadpool_limits(1, user_api="blas"):
-        draws = np.concatenate(
-            [_rates(w @ features.T, len(names)) for w in resample_counts(y.size, n_resamples, seed)]
-        )
+    point, draws = _resampled_rates(y, yhat, g, names, seed, n_resamples)
     values, resampled = _disparities(point), _disparities(draws)
     if gap is not None:
         a, b = names.index(gap[0]), names.index(gap[1])

@@ -375,3 +375,31 @@ def test_cli_serve_help_lists_the_knobs():
     )
     assert out.returncode == 0 and "--max-wait-ms" in out.stdout and "--no-batching" in out.stdout
     assert callable(cli.main)
+
+
+def test_the_card_carries_a_fairness_section_and_metadata_serves_it(model, tokenizer, tmp_path):
+    from llmkit.fairness import card as fairness_card
+
+    section = fairness_card.card_section([1, 0, 1, 0, 1, 0], [1, 0, 0, 0, 1, 1], {"sex": list("FFFMMM")},
+                                         seed=0, n_resamples=20)  # fmt: skip
+    with pytest.raises(LlmkitError, match="model card fairness: expected a dict"):
+        export.ModelCard.from_dict(card(fairness=["not", "a", "dict"]))
+    with pytest.raises(LlmkitError, match="model card fairness: expected plain JSON"):
+        export.ModelCard.from_dict(card(fairness={"value": float("nan")}))
+    assert export.ModelCard.from_dict(card()).fairness is None  # a card without an audit (and an old card)
+    assert export.ModelCard.from_dict(card(fairness=section)).fairness == section  # read back, not into extra
+    folder = export.build_bundle(model, tokenizer, tmp_path / "b", card(), TEXTS[:3], onnx=False)
+    assert export.load_bundle(folder).card["fairness"] is None
+    export.update_card(
+        folder, fairness=section, limitations=["random weights", fairness_card.summary(section)]
+    )
+    with pytest.raises(LlmkitError, match="unknown fields"):
+        export.update_card(folder, fairnes=section)
+    written = export.load_bundle(folder).card
+    assert written["fairness"] == section and "demographic parity" in written["limitations"][-1]
+    assert written["backends"] == ["torch_fp32"]  # what the build wrote is kept
+    with TestClient(serve.create_app(folder, serve.ServeConfig(backend="torch_fp32", **LIMITS))) as client:
+        meta = client.get("/metadata")
+    assert meta.status_code == 200, meta.text
+    served = meta.json()["model_card"]["fairness"]
+    assert served == section and served["columns"]["sex"]["groups"][0]["group"] == "F"

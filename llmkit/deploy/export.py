@@ -65,6 +65,8 @@ class ModelCard:
     extra: dict[str, Any] = field(default_factory=dict)  # anything else: teacher settings, contacts
     # what /predict takes: {"kind": "texts"}, or table rows, rows.rows_input(Schema.to_dict()) (llmkit.deploy.rows)
     input: dict[str, Any] = field(default_factory=lambda: {"kind": "texts"})
+    # what an audit across groups measured on the test rows (llmkit.fairness.card.card_section); None: no audit
+    fairness: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("name", "version", "task", "intended_use"):
@@ -80,6 +82,16 @@ class ModelCard:
             )
         if not isinstance(self.max_length, int) or self.max_length < 2:
             raise LlmkitError(f"model card max_length: expected an integer >= 2, got {self.max_length!r}")
+        if self.fairness is not None and not isinstance(self.fairness, dict):
+            raise LlmkitError(
+                f"model card fairness: expected a dict (fairness.card.card_section) or None, "
+                f"got {type(self.fairness).__name__}"
+            )
+        if self.fairness is not None:
+            try:  # /metadata answers strict JSON: no NaN, nothing numpy
+                json.dumps(self.fairness, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise LlmkitError(f"model card fairness: expected plain JSON (no NaN), got {exc}") from None
         from llmkit.deploy.rows import input_of
 
         self.input = input_of({"input": self.input})
@@ -168,6 +180,22 @@ def add_metrics(folder: str | Path, metrics: Mapping[str, float]) -> dict[str, A
     card = load_bundle(folder).card
     card["metrics"] = {**card.get("metrics", {}), **{k: float(v) for k, v in metrics.items()}}
     atomic_write_text(path, json.dumps(card, indent=1) + "\n")
+    return card
+
+
+def update_card(folder: str | Path, **fields: Any) -> dict[str, Any]:
+    """Replace card ``fields`` of a built bundle (e.g. ``fairness=``, ``limitations=``, measured after the build on
+    the bundle's own predictions), checked as a :class:`ModelCard`, rewritten atomically; the card."""
+    path = Path(folder) / CARD_FILE
+    card = load_bundle(folder).card
+    unknown = sorted(set(fields) - set(ModelCard.__dataclass_fields__))
+    if unknown:
+        raise LlmkitError(
+            f"model card: unknown fields {unknown}; expected some of {list(ModelCard.__dataclass_fields__)}"
+        )
+    card.update(fields)
+    ModelCard.from_dict(card)  # the same checks as at build time
+    atomic_write_text(path, json.dumps(card, indent=1, allow_nan=False) + "\n")
     return card
 
 

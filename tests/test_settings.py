@@ -112,6 +112,7 @@ PINNED: dict[type[ProfileSettings], dict[str, tuple]] = {
         "kd_epochs": (1, 2, 3),
         "pima_seeds": (1, 1, 5),
         "test_rows": (64, None, None),
+        "audit_resamples": (200, 1000, 2000),
     },
 }
 

@@ -170,3 +170,23 @@ def test_case_study_refuses_a_wrong_column_before_training(analyst_csv, tmp_path
     assert "no text column 'notes'; columns are: record_id, clinical_text, outcome" in result.error
     assert not (tmp_path / "cache").exists()  # nothing was trained or cached
     assert not (run_dir / "healthcare_diabetes" / "bundle").exists()
+
+
+def test_the_study_carries_the_columns_its_bundle_is_audited_by(analyst_csv, analyst_frame, tmp_path):
+    data = healthcare.load_study()
+    assert data.sensitive == ("sex", "age band")  # the built-in default
+    test_index = data.task.split("test").index
+    groups = data.groups(test_index)
+    notes = load_diabetes_notes()
+    assert (groups["sex"] == notes.loc[test_index, "sex"].to_numpy()).all()
+    assert set(groups["age band"]) == {"<30", "30-49", "50+"}
+    assert healthcare.load_study(sensitive_columns=[]).sensitive == ()
+    yours = healthcare.load_study(analyst_csv, "clinical_text", "outcome")
+    assert yours.sensitive == ()  # your table: none by default
+    frame = analyst_frame.assign(site=np.where(np.arange(200) % 2, "north", "south"))
+    frame.to_csv(path := tmp_path / "sites.csv", index=False)
+    mine = healthcare.load_study(path, "clinical_text", "outcome", sensitive_columns="site")
+    assert mine.sensitive == ("site",)
+    assert set(mine.groups(mine.task.split("test").index)["site"]) == {"north", "south"}
+    with pytest.raises(LlmkitError, match="sensitive column 'sex' not found"):
+        healthcare.load_study(analyst_csv, "clinical_text", "outcome", sensitive_columns=["sex"])

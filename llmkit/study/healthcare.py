@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 BUILTIN = "built-in diabetes notes (llmkit.data.synth.clinical_notes, 5,000 notes, seed 0)"
 MIN_ROWS = 20  # fewer rows cannot fill train, validation and test
 MIN_PER_CLASS = 5  # each class needs rows in every split
+BUILTIN_SENSITIVE = ("sex", "age band")  # the built-in notes' audit: sex, and age cut at 30 and 50
+SENSITIVE = "sensitive:"  # the frame's prefix for a sensitive column
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Study:
     source: str  # BUILTIN or the file's path
     text_column: str  # the names in the source table
     label_column: str
+    sensitive: tuple[str, ...] = ()  # columns the bundle is audited by (frame columns "sensitive:<name>")
 
     @property
     def builtin(self) -> bool:
@@ -48,6 +51,10 @@ class Study:
     def features_of(self, split: str) -> np.ndarray:
         """The feature columns of ``split`` as floats ``[rows, features]``."""
         return self.task.split(split)[list(self.features)].to_numpy(dtype=np.float64)
+
+    def groups(self, index: pd.Index) -> dict[str, np.ndarray]:
+        """Each sensitive column's values on the frame rows ``index`` (the audit's ``sensitive`` argument)."""
+        return {name: self.task.frame.loc[index, SENSITIVE + name].to_numpy() for name in self.sensitive}
 
 
 def _take(rows: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +82,7 @@ def load_study(
     test_fraction: float = 0.2,
     validation_fraction: float = 0.2,
     seed: int = 0,
+    sensitive_columns: Sequence[str] | str | None = None,  # None -> sex and age band (built-in), none (yours)
 ) -> Study:
     """Read, validate and split the study's table; any problem is one :class:`LlmkitError` line."""
     import pandas as pd
@@ -118,7 +126,36 @@ def load_study(
         frame[column] = df[column].to_numpy(dtype=np.float64)
     if "shifted" in df.columns and data_path is None:
         frame["shifted"] = df["shifted"].to_numpy()
-    return Study(TextTask("study", frame, names), tuple(features), source, text_column, label_column)
+    sensitive = _sensitive(df, source, data_path is None, sensitive_columns)
+    for name, values in sensitive.items():
+        frame[SENSITIVE + name] = values
+    return Study(
+        TextTask("study", frame, names), tuple(features), source, text_column, label_column, tuple(sensitive)
+    )
+
+
+def _sensitive(
+    df: pd.DataFrame, source: str, builtin: bool, columns: Sequence[str] | str | None
+) -> dict[str, Any]:
+    """The sensitive columns' values, one per row: named columns as they are, and on the built-in notes the age
+    band (``<30``, ``30-49``, ``50+``, :func:`llmkit.fairness.tables.age_band`) under the name ``age band``."""
+    if columns is None:
+        columns = BUILTIN_SENSITIVE if builtin else ()
+    names = [columns] if isinstance(columns, str) else list(columns)
+    out = {}
+    for name in names:
+        if builtin and name == "age band":
+            from llmkit.fairness.tables import age_band
+
+            out[name] = age_band(df["age"])
+        elif name in df.columns:
+            out[name] = df[name].to_numpy(dtype=object)
+        else:
+            raise LlmkitError(
+                f"{source}: sensitive column {name!r} not found; expected one of {list(df.columns)}"
+                + (" or 'age band'" if builtin else "")
+            )
+    return out
 
 
 def labels_to_use(data: Study, name: str, n: int) -> int:

@@ -25,6 +25,9 @@ class StudySettings(ProfileSettings):
     kd_epochs: int = per_profile(1, 2, 3)  # passes of distillation
     pima_seeds: int = per_profile(1, 1, 5)  # seeds of the Pima comparison
     test_rows: int | None = per_profile(64, None, None)  # a stratified subsample of the test split; None: all
+    audit_resamples: int = per_profile(
+        200, 1000, 2000
+    )  # bootstrap resamples of the fairness audit's intervals
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,13 @@ def test_excel_table(tmp_path):
 def test_positive_must_be_a_class():
     with pytest.raises(LlmkitError, match="positive"):
         engine.prepare(tables.loans(), "status", positive="yes")
+
+
+def test_sensitive_columns_without_a_binary_target_or_a_bundle_say_why():
+    frame = pd.DataFrame({"x": np.arange(60) % 7, "region": np.where(np.arange(60) % 2, "n", "s"),
+                          "grade": np.array(["a", "b", "c"])[np.arange(60) % 3]})  # fmt: skip
+    p = engine.prepare(frame, "grade", sensitive_columns="region")
+    analysis = engine.run(p, SMOKE, stages=("floor",), echo=False)
+    assert any("no fairness audit, it needs a binary target" in n for n in analysis.notes)
+    with pytest.raises(LlmkitError, match="sensitive column 'grade' is the target"):
+        engine.prepare(frame, "grade", sensitive_columns=["grade"])

@@ -227,3 +227,40 @@ def test_a_bundle_from_before_the_input_field_still_serves_texts(bundles, tmp_pa
     with TestClient(serve.create_app(old, serve.ServeConfig(**LIMITS))) as old_client:
         answer = old_client.post("/predict", json={"texts": ["HbA1c 8.1%, on metformin."]})
         assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] in ("no", "yes")
+
+
+def test_the_engine_bundle_carries_a_fairness_section_when_asked(monkeypatch, tmp_path):
+    """sensitive_columns on a tiny table: the bundle's card gets the section on its test predictions (the tiny BERT
+    stands in for the student; PyTorch backend, no ONNX export); a missing column is refused before training."""
+    with pytest.raises(LlmkitError, match="sensitive column 'gender' not found"):
+        engine.prepare(table(), "default", name="loans.csv", sensitive_columns=["gender"])
+    p = engine.prepare(table(), "default", name="loans.csv", sensitive_columns=["city", "age"])
+    assert p.sensitive == ["city", "age"] and engine.prepare(table(), "default").sensitive == []
+    build, load = export.build_bundle, export.load_predictor
+    monkeypatch.setattr(export, "build_bundle", lambda *a, **k: build(*a, **k, onnx=False))
+    monkeypatch.setattr(
+        export, "load_predictor", lambda folder, backend: load(folder, "torch_fp32", threads=1)
+    )
+    test_rows = p.rows("test")
+    texts = {
+        k: records_to_text(p.X.iloc[p.rows(k)], p.schema.features) for k in ("train", "validation", "test")
+    }
+    task = textstages._task("records:loans.csv", texts, {k: p.y[p.rows(k)] for k in texts}, p.schema.classes)
+    student = {"model": tiny_classifier(), "tokenizer": models.load_tokenizer("minilm")}
+    result = textstages._bundle(p, student, task, tmp_path / "b", "bundle", print, test_rows=test_rows,
+                                n_resamples=20)  # fmt: skip
+    card = export.load_bundle(tmp_path / "b").card
+    section = card["fairness"]
+    assert section == result.extra["fairness"] and section["test_rows"] == len(test_rows)
+    assert set(section["columns"]) == {"city", "age"} and section["target"] == "default"
+    assert {g["group"] for g in section["columns"]["city"]["groups"]} <= {"Lyon", "Nice", "Paris"}
+    age = section["columns"]["age"]["groups"]  # a many-valued number: cut into 3 bands
+    assert len(age) == 3 and sum(g["rows"] for g in age) == len(test_rows)
+    assert all(g["small"] for g in section["columns"]["city"]["groups"])  # 12 test rows: every group flagged
+    pred = result.pred.argmax(1)
+    city = p.frame["city"].to_numpy()[test_rows]
+    paris = city == "Paris"
+    paris_row = next(g for g in section["columns"]["city"]["groups"] if g["group"] == "Paris")
+    got = paris_row["selection rate"]["value"]
+    assert got == pytest.approx(pred[paris].mean(), abs=1e-4)
+    assert "fairness audited on" in card["limitations"][-1]

@@ -63,6 +63,7 @@ def prepare(
     validation_fraction: float = 0.2,
     seed: int = 0,
     positive: str | None = None,  # binary: the class that is the event (a default, a failure) -> class 1
+    sensitive_columns: Sequence[str] | str | None = None,  # columns to audit the bundle by; None -> no audit
 ) -> Prepared:
     """Read (or take) the table, infer its schema, encode the target and split it; nothing is trained."""
     import pandas as pd
@@ -96,7 +97,17 @@ def prepare(
         split_column=split_column, shuffle_time=shuffle_time,
     )  # fmt: skip
     y = schema.encode_target(frame[target])
-    return Prepared(frame, schema, split, y, source, [split.description])
+    sensitive = as_list(sensitive_columns) or []
+    for column in sensitive:
+        if column not in frame.columns or column == target:
+            from llmkit.data.tables import show_list
+
+            raise LlmkitError(
+                f"{source}: sensitive column {column!r} "
+                + ("is the target" if column == target else "not found")
+                + f"; expected one of the other columns: {show_list([c for c in frame.columns if c != target], 12)}"
+            )
+    return Prepared(frame, schema, split, y, source, [split.description], sensitive)
 
 
 def _with_positive(schema: Schema, positive: Any) -> Schema:
@@ -227,6 +238,9 @@ def run(
     train = p.rows("train")
     test_rows, notes = _test_rows(p, settings.test_rows, seed)
     say = print if echo else (lambda *_: None)
+    if p.sensitive and (s.task != "binary" or "bundle" not in stages or bundle_dir is None):
+        notes.append(f"sensitive_columns {p.sensitive}: no fairness audit, "
+                     + ("it needs a binary target" if s.task != "binary" else "no bundle is built"))  # fmt: skip
     for note in notes:
         say(note)
     results: list[Result] = []

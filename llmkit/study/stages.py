@@ -26,6 +26,7 @@ class Prepared:
     y: np.ndarray  # encoded target: 0..k-1 (classification) or floats (regression)
     source: str  # the file's path, or the name given with a DataFrame
     notes: list[str] = field(default_factory=list)  # what reading and splitting decided, for the notebook
+    sensitive: list[str] = field(default_factory=list)  # columns the bundle is audited by (a binary target)
 
     @property
     def classification(self) -> bool:

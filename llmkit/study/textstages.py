@@ -128,7 +128,8 @@ def run_transformer_stages(
         if bundle_dir is None:
             out.append(Result("bundle", names["bundle"], "bundle", False, "no bundle_dir given"))
         else:
-            out.append(_bundle(p, student, fitted[best][2], bundle_dir, names["bundle"], say))
+            out.append(_bundle(p, student, fitted[best][2], bundle_dir, names["bundle"], say, test_rows=test_rows,
+                               seed=seed, n_resamples=settings.bootstrap_resamples))  # fmt: skip
     return out
 
 
@@ -225,7 +226,8 @@ def _student(p: Prepared, best: tuple[Any, ...], rows: dict[str, np.ndarray], se
 
 
 def _bundle(p: Prepared, student: dict[str, Any], task: TextTask, bundle_dir: str | Path, name: str,
-            say: Callable[..., Any]) -> Result:  # fmt: skip
+            say: Callable[..., Any], test_rows: np.ndarray | None = None, seed: int = 0,
+            n_resamples: int = 200) -> Result:  # fmt: skip
     from llmkit.deploy import export
     from llmkit.deploy.rows import rows_input
 
@@ -249,5 +251,33 @@ def _bundle(p: Prepared, student: dict[str, Any], task: TextTask, bundle_dir: st
     proba = predictor.predict_many(task.texts("test"))
     size = sum(f.stat().st_size for f in Path(folder).glob("*.onnx")) / 1e6
     say(f"bundle: {folder}")
+    extra: dict[str, Any] = {"size_mb": size, "folder": str(folder)}
+    if p.sensitive and test_rows is not None:
+        extra["fairness"] = _audit(
+            p, folder, card, test_rows, np.asarray(proba).argmax(1), seed, n_resamples, say
+        )
     return Result("bundle", name, "bundle", True, f"ONNX Runtime int8, {size:.1f} MB", proba,
-                  time.perf_counter() - start, {"size_mb": size, "folder": str(folder)})  # fmt: skip
+                  time.perf_counter() - start, extra)  # fmt: skip
+
+
+def _audit(p: Prepared, folder: Path, card: Any, test_rows: np.ndarray, pred: np.ndarray, seed: int,
+           n_resamples: int, say: Callable[..., Any]) -> dict[str, Any] | None:  # fmt: skip
+    """The bundle's fairness section by ``p.sensitive`` on its test predictions, written into its card; a
+    target that is not binary is skipped with a note (in the card's limitations too)."""
+    from llmkit.deploy import export
+    from llmkit.fairness import card as fairness_card
+
+    if p.schema.task != "binary":
+        why = (f"no fairness section: the audit by {', '.join(p.sensitive)} needs a binary target; "
+               f"{p.schema.target!r} is {p.schema.task}")  # fmt: skip
+        say(why)
+        export.update_card(folder, limitations=[*card.limitations, why])
+        return None
+    groups = {c: p.frame[c].to_numpy(dtype=object)[test_rows] for c in p.sensitive}
+    section = fairness_card.card_section(p.y[test_rows], pred, groups, seed=seed, n_resamples=n_resamples,
+                                         target=p.schema.target)  # fmt: skip
+    export.update_card(
+        folder, fairness=section, limitations=[*card.limitations, fairness_card.summary(section)]
+    )
+    say(fairness_card.section_table(section).to_string())
+    return section

@@ -169,6 +169,7 @@ LAYERS = {
     "distill": 5,
     "compress": 5,
     "federated": 5,
+    "llm": 5,
     "deploy": 6,
     "study": 6,
     "fairness": 6,  # beside study: its intervals reuse study.scoring's resampling

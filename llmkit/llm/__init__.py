@@ -1,0 +1,18 @@
+"""The large model itself (大模型): notebook ``09_large_language_model``, SmolLM2-135M-Instruct on a CPU.
+
+Public verbs, by module:
+
+* :mod:`~llmkit.llm.inside` -- ``config_in_words``, ``parameters_by_component``, the layer by hand (``rms_norm``,
+  ``rope_cos_sin``, ``apply_rope``, ``causal_gqa_attention``, ``swiglu``, ``decoder_layer_by_hand``), ``layer_match``;
+* :mod:`~llmkit.llm.generate` -- ``chat_ids``, ``chat_text``, ``Rule``/``RULES``, ``top_k_filter``, ``top_p_filter``,
+  ``next_token_probs``, ``last_logits``, ``generate`` (a seeded loop, with or without the KV cache);
+* :mod:`~llmkit.llm.speed` -- ``memory_bandwidth_gbs``, ``weight_bytes``, ``bound_tokens_per_second``,
+  ``int8_dynamic``, ``bf16_copy``, ``decode_seconds``, ``prefill_seconds``, ``speed_rows``;
+* :mod:`~llmkit.llm.prompting` -- ``label_logprobs`` (zero- and few-shot by label-word log-probabilities),
+  ``pick_shots``, ``calibrate``, ``accuracy``, ``balanced_accuracy``;
+* :mod:`~llmkit.llm.cost` -- ``training_flops_6nd``, ``cost_table``, ``CostAssumptions``;
+* :mod:`~llmkit.llm.settings` -- ``LlmSettings``.
+
+Layer 5, beside ``transfer``: it compares prompting with :func:`llmkit.finetune.loop.finetuned_minilm` and counts
+FLOPs with :func:`llmkit.pretrain.scaling.matmul_params`.
+"""

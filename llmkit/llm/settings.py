@@ -1,0 +1,26 @@
+"""Notebook 09's sizes at each profile: ``LlmSettings.for_profile(profile, speed_new_tokens=..., ...)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmkit.core.settings import ProfileSettings, per_profile
+
+
+@dataclass(frozen=True)
+class LlmSettings(ProfileSettings):
+    """SmolLM2 inside, generating, timed, prompted and costed (notebook 09)."""
+
+    layer_tokens: int = per_profile(16, 32, 64)  # prompt tokens the by-hand layer is checked on
+    generate_tokens: int = per_profile(4, 24, 48)  # new tokens per decoding rule
+    speed_new_tokens: int = per_profile(
+        8, 64, 64
+    )  # decoded tokens per timed call (the course target is at 64)
+    speed_rounds: int = per_profile(1, 1, 3)  # alternating timed rounds of every decoding variant
+    prefill_tokens: int = per_profile(64, 256, 512)  # prompt length of the prefill timing
+    prompt_rows: int = per_profile(4, 32, 200)  # test notes scored by prompting and by every MiniLM
+    shots_per_label: int = per_profile(1, 2, 4)  # few-shot examples of each label
+    label_counts: tuple[int, ...] = per_profile(
+        (), (16, 64), (16, 64, 3000), falsy_default=False
+    )  # MiniLM labels
+    minilm_epochs: int = per_profile(1, 4, 4)

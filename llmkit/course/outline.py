@@ -113,6 +113,14 @@ COURSE: tuple[Chapter, ...] = (
         180,
     ),
     Chapter(
+        "09_large_language_model",
+        "大模型",
+        "The large language model",
+        "SmolLM2 inside (one layer by hand), decoding rules, speed vs the memory bound, prompting vs fine-tuning, cost",
+        30,
+        140,
+    ),
+    Chapter(
         "10_fairness_transparency",
         "公平性与透明性",
         "Fairness and transparency",

@@ -25,6 +25,7 @@ MUST_QUOTE_SEED = (
     "03_fine_tuning",
     "healthcare_diabetes",
     "finance_credit_risk",
+    "09_large_language_model",
     "10_fairness_transparency",
 )
 _RUNS: dict[str, object] = {}

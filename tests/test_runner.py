@@ -160,5 +160,7 @@ def test_every_parameter_line_of_every_notebook_parses(path):
 
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     (cell,) = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    names = [m.group(1) for line in cell["source"] if (m := re.match(r"^(\w+) = ", "".join(line)))]
+    lines = "".join(cell["source"]).splitlines()  # nbformat stores a source as one string or a list of lines
+    names = [m.group(1) for line in lines if (m := re.match(r"^(\w+) = ", line))]
+    assert names, f"{path.stem}: no parameter lines found"
     assert sorted(runner.notebook_parameters(path)) == sorted(names)

@@ -1,21 +1,22 @@
 """llmkit.llm: the by-hand decoder layer against the library on a tiny random Llama, the decoding rules, the KV
-cache (same greedy tokens with and without), the int8 byte count, and the cost table's arithmetic."""
+cache (same greedy tokens with and without), the int8 byte count, the cost table's arithmetic, batched prompting
+against one whole sequence at a time, and the prompting-vs-few-labels scoring."""
 
 from __future__ import annotations
 
 import pytest
 
 from llmkit.core.errors import LlmkitError
-from llmkit.llm import cost, generate, inside, speed
+from llmkit.llm import cost, generate, inside, prompting, speed, versus
 
 
-def tiny_llama(seed: int = 0):
+def tiny_llama(seed: int = 0, vocab_size: int = 97):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=True,
     )  # fmt: skip
     return LlamaForCausalLM(config).eval()
@@ -94,3 +95,66 @@ def test_cost_table_arithmetic():
     assert rows["generating 1M tokens here"] == pytest.approx(1e6 / 10 / 3600)
     with pytest.raises(LlmkitError):
         cost.training_flops_6nd(0, 1)
+
+
+class CharTokenizer:
+    """One token per character (code point < 128): enough of a tokenizer for the prompting code."""
+
+    def __call__(self, text, add_special_tokens=False, return_tensors=None):
+        import torch
+
+        ids = [min(ord(c), 127) for c in text]
+        return {"input_ids": torch.tensor([ids]) if return_tensors == "pt" else ids}
+
+    def decode(self, ids):
+        return "".join(chr(int(i)) for i in ids)
+
+    def apply_chat_template(self, messages, add_generation_prompt=False, tokenize=False):
+        text = "".join(f"<{m['role'][0]}>{m['content']}\n" for m in messages)
+        return text + ("<a>" if add_generation_prompt else "")
+
+
+def test_batched_label_logprobs_match_one_whole_sequence():
+    import numpy as np
+    import torch
+
+    model, tok = tiny_llama(vocab_size=128), CharTokenizer()
+    task = prompting.PromptTask("Diabetes? yes or no.", ("no", "yes"), max_text_tokens=40)
+    texts = ["HbA1c 9.1, on metformin.", "Cough.", "Fasting glucose 140 twice; thirsty.", "BMI 22", "ok"]
+    shots = [("Glucose 200.", 1), ("Sprained ankle.", 0)]
+    for examples in ([], shots):
+        batched = prompting.label_logprobs(model, tok, task, texts, examples, batch_size=3)
+        one = prompting.label_logprobs(model, tok, task, texts, examples, batch_size=1)
+        assert batched.shape == (5, 2) and abs(batched - one).max() < 1e-5
+        words = prompting.label_token_ids(tok, task.words)
+        for i, text in enumerate(texts):  # the prompt as one sequence, no cache, no padding
+            prefix, suffix = prompting.prompt_parts(tok, task, text, examples)
+            with torch.no_grad():
+                logits = model(input_ids=tok(prefix + suffix, return_tensors="pt")["input_ids"]).logits[0, -1]
+            assert abs(torch.log_softmax(logits[words], -1).numpy() - batched[i]).max() < 1e-5
+        assert abs(np.exp(batched).sum(axis=1) - 1).max() < 1e-5
+
+
+def test_prompting_vs_few_labels_scoring():
+    import numpy as np
+
+    from llmkit.llm.settings import LlmSettings
+    from llmkit.transfer.settings import TransferSettings
+
+    y = np.array([0] * 30 + [1] * 10)
+    perfect = np.log(np.eye(2)[y] * 0.98 + 0.01)
+    always_no = np.log(np.tile([0.9, 0.1], (40, 1)))
+    table = versus.scored({"perfect": (perfect, 16), "always no": (always_no, 0)}, y)
+    assert table.loc["always no", "accuracy"] == 0.75 and table.loc["always no", "balanced accuracy"] == 0.5
+    assert table.loc["perfect", "balanced accuracy"] == 1.0 and table.loc["perfect", "low"] == 1.0
+    assert list(table["test rows"]) == [40, 40] and list(table["labels used"]) == [16, 0]
+    gap, (low, high) = versus.difference_interval(perfect, always_no, y)
+    assert gap == 0.5 and low <= 0.5 <= high and low > 0
+    with pytest.raises(LlmkitError, match="rows"):
+        versus.scored({"short": (perfect[:5], 0)}, y)
+    # notebook 04's rule: 64 labels in batches of 16 take 10 epochs = 40 steps; 16 labels take 40 epochs
+    assert versus.finetuned_epochs(64, 40, 2) == 10 and versus.finetuned_epochs(16, 40, 2) == 40
+    assert versus.finetuned_epochs(3000, 60, 3) == 3
+    for profile in ("smoke", "lesson", "full"):
+        ours, theirs = LlmSettings.for_profile(profile), TransferSettings.for_profile(profile)
+        assert (ours.min_steps, ours.min_epochs) == (theirs.min_steps, theirs.min_epochs), profile

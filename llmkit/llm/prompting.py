@@ -3,7 +3,7 @@
 The chat prompt asks the question and ends where the assistant's answer begins; the model's probability of
 each label word as the first answer token decides the class (never free text, so every answer is one of the
 labels). Few-shot prepends solved examples as earlier chat turns. The shared prefix (instructions and
-examples) is run once; each row then runs only its own tokens on a copy of the prefix's KV cache.
+examples) is run once; each batch of rows then runs only its own tokens on a copy of the prefix's KV cache.
 """
 
 from __future__ import annotations
@@ -75,25 +75,44 @@ def label_logprobs(
     task: PromptTask,
     texts: Sequence[str],
     shots: Sequence[tuple[str, int]] = (),  # (text, label) examples shown first: few-shot; () is zero-shot
+    batch_size: int = 8,  # rows run together on copies of the prefix's cache
 ) -> np.ndarray:
-    """``[len(texts), labels]``: log-probability of each label word's first token, renormalized over the labels."""
+    """``[len(texts), labels]``: log-probability of each label word's first token, renormalized over the labels.
+
+    Rows of about the same length run as one batch, right-padded after the shared prefix: with the causal
+    mask a row's real tokens never see its padding, and each row is read at its own last real token, so a
+    batch gives the numbers one row at a time gives (to float rounding), with fewer, larger matrix products.
+    """
+    import copy
+
     import torch
+
+    from llmkit.core.batches import longest_first
 
     if not texts:
         raise LlmkitError("label_logprobs: expected at least one text")
     word_ids = label_token_ids(tokenizer, task.words)
     prefix, _ = prompt_parts(tokenizer, task, texts[0], shots)
     prefix_ids = tokenizer(prefix, add_special_tokens=False, return_tensors="pt")["input_ids"]
-    rows = []
+    suffixes = [
+        tokenizer(prompt_parts(tokenizer, task, text, shots)[1], add_special_tokens=False)["input_ids"]
+        for text in texts
+    ]
+    head = model.get_output_embeddings().weight[word_ids]  # [labels, hidden]: only the label words' rows
+    out = np.empty((len(texts), len(word_ids)), dtype=np.float32)
     with torch.inference_mode():
-        cache = model(input_ids=prefix_ids, use_cache=True, logits_to_keep=1).cache
-        for text in texts:
-            _, suffix = prompt_parts(tokenizer, task, text, shots)
-            suffix_ids = tokenizer(suffix, add_special_tokens=False, return_tensors="pt")["input_ids"]
-            logits = model(input_ids=suffix_ids, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
-            cache.crop(-suffix_ids.shape[1])  # back to the shared prefix for the next row
-            rows.append(torch.log_softmax(logits.float()[word_ids], dim=-1).numpy())
-    return np.stack(rows)
+        prefix_cache = model(input_ids=prefix_ids, use_cache=True, logits_to_keep=1).cache
+        for rows in longest_first([len(ids) for ids in suffixes], batch_size):
+            width = max(len(suffixes[i]) for i in rows)
+            ids = torch.zeros((len(rows), width), dtype=torch.long)  # right padding (never attended to)
+            for j, i in enumerate(rows):
+                ids[j, : len(suffixes[i])] = torch.tensor(suffixes[i])
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(rows))
+            hidden = model.model(input_ids=ids, cache=cache, use_cache=True).last_hidden_state
+            last = hidden[torch.arange(len(rows)), torch.tensor([len(suffixes[i]) - 1 for i in rows])]
+            out[rows] = torch.log_softmax(last.float() @ head.float().T, dim=-1).numpy()
+    return out
 
 
 def pick_shots(

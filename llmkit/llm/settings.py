@@ -18,9 +18,13 @@ class LlmSettings(ProfileSettings):
     )  # decoded tokens per timed call (the course target is at 64)
     speed_rounds: int = per_profile(1, 1, 3)  # alternating timed rounds of every decoding variant
     prefill_tokens: int = per_profile(64, 256, 512)  # prompt length of the prefill timing
-    prompt_rows: int = per_profile(4, 32, 200)  # test notes scored by prompting and by every MiniLM
+    prompt_rows: int = per_profile(4, 80, 300)  # stratified test notes every method is scored on
     shots_per_label: int = per_profile(1, 2, 4)  # few-shot examples of each label
-    label_counts: tuple[int, ...] = per_profile(
-        (), (16, 64), (16, 64, 3000), falsy_default=False
-    )  # MiniLM labels
-    minilm_epochs: int = per_profile(1, 4, 4)
+    finetune_labels: tuple[int, ...] = per_profile(
+        (), (64,), (16, 64, 3000), falsy_default=False
+    )  # MiniLM fine-tuned on these many labels (notebook 04 fine-tunes 64 and its pool at lesson)
+    probe_labels: tuple[int, ...] = per_profile(
+        (16,), (16, 64), (16, 64, 3000), falsy_default=False
+    )  # a linear probe on frozen MiniLM embeddings of these many labels
+    min_steps: int = per_profile(4, 40, 60)  # = TransferSettings.min_steps: notebook 04's rule for few labels
+    min_epochs: int = per_profile(1, 2, 3)  # = TransferSettings.min_epochs

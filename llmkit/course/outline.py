@@ -117,8 +117,8 @@ COURSE: tuple[Chapter, ...] = (
         "大模型",
         "The large language model",
         "SmolLM2 inside (one layer by hand), decoding rules, speed vs the memory bound, prompting vs fine-tuning, cost",
-        30,
-        140,
+        32,
+        214,
     ),
     Chapter(
         "10_fairness_transparency",

@@ -103,3 +103,56 @@ def test_sensitive_columns_without_a_binary_target_or_a_bundle_say_why():
     assert any("no fairness audit, it needs a binary target" in n for n in analysis.notes)
     with pytest.raises(LlmkitError, match="sensitive column 'grade' is the target"):
         engine.prepare(frame, "grade", sensitive_columns=["grade"])
+
+
+def _weekly(hours: int = 24 * 7 * 5, seed: int = 0) -> pd.DataFrame:
+    """An hourly series that repeats every week exactly, in shuffled file order, with one hour missing."""
+    rng = np.random.default_rng(seed)
+    time = pd.date_range("2026-01-05", periods=hours, freq="h")
+    pattern = rng.normal(size=24 * 7)  # one value per hour of the week
+    frame = pd.DataFrame({"time": time, "temp": rng.normal(size=hours),
+                          "riders": pattern[np.arange(hours) % (24 * 7)]})  # fmt: skip
+    return frame.drop(index=hours - 24 * 7 - 5).sample(frac=1.0, random_state=seed)
+
+
+def test_seasonal_naive_floor_takes_the_same_hour_last_week():
+    p = engine.prepare(_weekly(), "riders", time_column="time", name="weekly")
+    analysis = engine.run(p, SMOKE, stages=("floor",), season_lag="7D", echo=False)
+    models = _models(analysis)
+    assert list(models) == ["training mean", "last value (naive)", "seasonal naive (7 days)"]
+    seasonal = models["seasonal naive (7 days)"].pred
+    times = pd.to_datetime(p.frame["time"]).to_numpy()[analysis.test_rows]
+    missing = np.datetime64(pd.Timestamp("2026-01-05") + pd.Timedelta(hours=24 * 7 * 5 - 24 * 7 - 5))
+    hit = times - np.timedelta64(7, "D") == missing  # the test row whose hour last week is not in the table
+    assert np.allclose(seasonal[~hit], analysis.y_test[~hit])  # a series that repeats weekly: exact
+    if hit.any():  # it takes the hour before instead
+        assert not np.isclose(seasonal[hit], analysis.y_test[hit]).any()
+    assert any(n.startswith("seasonal naive (7 days): ") for n in analysis.notes)
+    mae = analysis.table().set_index("model")["MAE"]
+    assert mae["seasonal naive (7 days)"] < mae["last value (naive)"]
+
+
+def test_seasonal_naive_counts_rows_without_history_and_checks_its_lag():
+    p = engine.prepare(_weekly(), "riders", time_column="time", name="weekly")
+    everything = np.arange(len(p.frame))
+    values, words, note = engine.seasonal_naive(p, everything, "168h")
+    assert words == "7 days" and len(values) == len(everything)
+    assert f"{24 * 7} the earliest row (no history 7 days back)" in note and "1 take the latest row" in note
+    assert engine.seasonal_naive(p, everything[:3], "1D")[1] == "1 day"
+    with pytest.raises(LlmkitError, match="expected a positive lag"):
+        engine.seasonal_naive(p, everything, "-7D")
+    with pytest.raises(LlmkitError, match="pandas offset"):
+        engine.seasonal_naive(p, everything, "a week")
+    plain = engine.prepare(_weekly().drop(columns="time"), "riders", name="weekly")
+    with pytest.raises(LlmkitError, match="needs a time column"):
+        engine.run(plain, SMOKE, stages=("floor",), season_lag="7D", echo=False)
+
+
+def test_a_category_of_numbers_stays_categorical_without_a_separator_hint():
+    frame = pd.DataFrame(
+        {"hr": pd.Categorical(np.arange(96) % 24), "y": np.arange(96) % 5 * 1.0}  # an hour, as ISLP stores it
+    )
+    role = engine.prepare(frame, "y", name="hours").schema.column("hr")
+    assert role.role == "categorical" and "category dtype" in role.why and "separators" not in role.why
+    thousands = pd.DataFrame({"n": ["1,200", "3,400", "12"] * 20, "y": np.arange(60) % 3 * 1.0})
+    assert "separators" in engine.prepare(thousands, "y", name="counts").schema.column("n").why

@@ -176,3 +176,17 @@ def test_text_model_falls_back_to_min_df_1_on_a_tiny_corpus():
     assert fitted.predict(["alpha"]).shape == (1, 2)
     with pytest.raises(LlmkitError, match="expected a list of texts"):
         fitted.predict("alpha")
+
+
+def test_seasonal_naive_floor_uses_the_targets_one_season_before():
+    floors = tabular.floors(
+        "regression", [1.0, 2.0], previous=[5.0, 7.5], seasonal=[3.0, 4.0], season="7 days"
+    )
+    assert [f.name for f in floors] == ["training mean", "last value (naive)", "seasonal naive (7 days)"]
+    assert floors[2].kind == "floor" and floors[2].predict([None, None]).tolist() == [3.0, 4.0]
+    with pytest.raises(LlmkitError, match=r"seasonal naive \(7 days\): built for the 2 rows of seasonal"):
+        floors[2].predict([None])
+    (_, seasonal) = tabular.floors("binary", [0, 1], 2, seasonal=[1, 0])
+    assert seasonal.predict([None, None]).tolist() == [[0, 1], [1, 0]]
+    with pytest.raises(LlmkitError, match="seasonal: expected classes 0..1"):
+        tabular.floors("binary", [0, 1], 2, seasonal=[2, 0])

@@ -4,9 +4,10 @@
 * ``healthcare`` ``load_study``, ``compare_modalities``, ``stage_row``, ``pima_comparison`` (healthcare_diabetes)
 * ``fusion``     ``compare`` (text, vitals and late fusion)
 
-The analyst engine (finance_credit_risk, and any table):
+The analyst engine (finance_credit_risk, transport_demand, and any table):
 
-* ``engine``     ``prepare`` (read, type, split) -> ``run`` (every stage that applies) -> ``Analysis.table``
+* ``engine``     ``prepare`` (read, type, split) -> ``run`` (every stage that applies) -> ``Analysis.table``;
+                 ``seasonal_naive`` (the same time one season before, ``run(season_lag=...)``)
 * ``schema``     ``infer_schema``: every column's role, the task; ``values``: how one column's values are read
 * ``splits``     ``assign_splits``: stratified, random, chronological, grouped or given
 * ``tabular``    ``floors``, ``tabular_models``, ``text_model`` (scikit-learn)

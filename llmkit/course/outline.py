@@ -152,6 +152,14 @@ COURSE: tuple[Chapter, ...] = (
         14,
         10,
     ),
+    Chapter(
+        "case_studies/retail_recommendation",
+        "零售电商",
+        "Case study: recommendation, customer service and inventory",
+        "MovieLens recommenders against the most popular films, help-centre retrieval, demand against last year",
+        22,
+        None,
+    ),
 )
 
 

@@ -47,3 +47,18 @@ class AnalystSettings(ProfileSettings):
     transfer_rows: int = per_profile(32, 320, 4000)  # unlabeled training rows the student also learns from
     kd_epochs: int = per_profile(1, 2, 3)
     bootstrap_resamples: int = per_profile(100, 500, 1000)
+
+
+@dataclass(frozen=True)
+class RetailSettings(ProfileSettings):
+    """The retail case study's sizes (:mod:`llmkit.study.recommend`, :mod:`llmkit.study.helpdesk`)."""
+
+    max_items: int | None = per_profile(
+        1000, None, None
+    )  # a seeded sample of MovieLens' 9,066 films; None: all
+    mf_dim: int = per_profile(32, 32, 32)  # factors per user and per film
+    mf_steps: int = per_profile(60, 120, 300)  # full-batch Adam steps (the loss is flat after ~100 here)
+    text_weights: tuple[float, ...] = per_profile((0.25, 0.5, 1.0), (0.25, 0.5, 1.0), (0.25, 0.5, 1.0))
+    cold_max_ratings: int = per_profile(2, 2, 2)  # a cold film has at most this many training ratings
+    questions: int = per_profile(96, 240, 480)  # customers' questions drawn from the help-centre generator
+    bootstrap_resamples: int = per_profile(200, 1000, 2000)  # over users, questions and test months

@@ -27,6 +27,7 @@ MUST_QUOTE_SEED = (
     "finance_credit_risk",
     "09_large_language_model",
     "10_fairness_transparency",
+    "manufacturing_maintenance",
     "retail_recommendation",
 )
 _RUNS: dict[str, object] = {}

@@ -153,6 +153,15 @@ COURSE: tuple[Chapter, ...] = (
         10,
     ),
     Chapter(
+        "case_studies/manufacturing_maintenance",
+        "智能制造",
+        "Case study: predictive maintenance and quality",
+        "machine failures against the floor and the generator's best achievable score, notes fused with sensors, "
+        "a cost-set alert threshold, concrete strength",
+        44,
+        77,
+    ),
+    Chapter(
         "case_studies/retail_recommendation",
         "零售电商",
         "Case study: recommendation, customer service and inventory",

@@ -166,8 +166,8 @@ COURSE: tuple[Chapter, ...] = (
         "零售电商",
         "Case study: recommendation, customer service and inventory",
         "MovieLens recommenders against the most popular films, help-centre retrieval, demand against last year",
-        22,
-        None,
+        21,
+        118,
     ),
 )
 

@@ -121,6 +121,7 @@ PINNED: dict[type[ProfileSettings], dict[str, tuple]] = {
         "text_weights": ((0.25, 0.5, 1.0),) * 3,
         "cold_max_ratings": (2, 2, 2),
         "questions": (96, 240, 480),
+        "routing_questions": (120, 600, 1200),
         "bootstrap_resamples": (200, 1000, 2000),
     },
 }

@@ -61,4 +61,7 @@ class RetailSettings(ProfileSettings):
     text_weights: tuple[float, ...] = per_profile((0.25, 0.5, 1.0), (0.25, 0.5, 1.0), (0.25, 0.5, 1.0))
     cold_max_ratings: int = per_profile(2, 2, 2)  # a cold film has at most this many training ratings
     questions: int = per_profile(96, 240, 480)  # customers' questions drawn from the help-centre generator
+    routing_questions: int = per_profile(
+        120, 600, 1200
+    )  # labelled questions the servable intent router is trained and tested on (another draw)
     bootstrap_resamples: int = per_profile(200, 1000, 2000)  # over users, questions and test months

@@ -91,11 +91,13 @@ def test_cached_folder_writes_the_info_last_and_finds_it(tmp_path, monkeypatch):
 
     with pytest.raises(Crash):
         entry.save(crash, {"loss": 1.0})
-    assert entry.found() is None and _names(tmp_path / "kind") == []
+    assert entry.found() is None and _names(tmp_path / "kind") == [f"{entry.key}.lock"]  # the lock stays
     entry.save(lambda staging: (staging / "weights").write_text("w"), {"loss": 1.0})
     assert json.loads(entry.info_path.read_text()) == entry.found() == {"loss": 1.0}
-    assert io.cached_folder("kind", settings, rows, info_name="info.json", cache=False).found() is None
-    assert io.cached_folder("kind", settings, ["ab"], info_name="info.json").found() is None
+    with io.cached_folder("kind", settings, rows, info_name="info.json", cache=False) as again:
+        assert again.found() is None  # and holds the lock until the block ends
+    with io.cached_folder("kind", settings, ["ab"], info_name="info.json") as other:
+        assert other.found() is None
 
 
 def test_embed_texts_keys_by_cache_key_and_says_when_an_old_key_is_rebuilt(tmp_path, monkeypatch, caplog):

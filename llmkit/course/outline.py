@@ -147,10 +147,11 @@ COURSE: tuple[Chapter, ...] = (
     Chapter(
         "case_studies/transport_demand",
         "智能交通",
-        "Case study: traffic-flow prediction",
-        "hourly bike rentals and daily rail entries against the last value and the same hour last week",
-        14,
-        10,
+        "Case study: traffic-flow prediction and delays",
+        "hourly bike rentals and daily rail entries against the last value and the same hour last week; "
+        "327,346 flights' delays, the large-table case, and a bundle",
+        21,
+        160,
     ),
     Chapter(
         "case_studies/manufacturing_maintenance",
@@ -165,9 +166,10 @@ COURSE: tuple[Chapter, ...] = (
         "case_studies/retail_recommendation",
         "零售电商",
         "Case study: recommendation, customer service and inventory",
-        "MovieLens recommenders against the most popular films, help-centre retrieval, demand against last year",
-        21,
-        118,
+        "MovieLens recommenders against the most popular films, help-centre retrieval, an intent router's bundle, "
+        "monthly demand against the same month last year",
+        25,
+        142,
     ),
 )
 

@@ -236,8 +236,9 @@ class CachedFolder:
 
     Cache-or-build holds the entry's lock (:mod:`llmkit.core.locks`) from a :meth:`found` that finds nothing
     to the end of :meth:`save`: of two processes (two ``llmkit run``, one ``LLMKIT_CACHE``) one builds, the
-    other waits and reuses. A build that raises keeps the lock until this process saves the entry, exits,
-    or leaves a ``with cached_folder(...) as entry:`` block; a finished build removes ``<key>.lock``, so one
+    other waits and reuses. Callers build inside ``with entry:``, so a build that raises -- an interrupted
+    notebook cell too -- gives the lock up at once (a kernel that stays alive would otherwise hold it and make
+    another process wait); a finished build removes ``<key>.lock``, so one
     that stays beside an entry names a builder that never finished. Leftovers of a builder killed mid-build
     (staging folders beside the entry) are never read, since the entry counts only with its info file; the
     next builder removes them and logs one line, ``rebuilding <folder>: process <pid> began building it and

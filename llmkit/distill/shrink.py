@@ -169,34 +169,35 @@ def shrunk_student(
     }  # fmt: skip
     rows = [f"{y}\t{t}" for t, y in zip(train_texts, train_labels, strict=True)] + [f"-\t{t}" for t in extra]
     entry = cached_folder("shrunk", settings, rows, info_name="shrink_info.json", cache=cache)
-    folder = str(entry.folder)
-    if (saved := entry.found()) is not None:
-        model = load_classifier(folder, num_labels=labeled.num_labels).eval()
-        return model, load_tokenizer(folder), {**saved, "cached": True, "folder": folder}
+    with entry:  # a build that raises (an interrupted cell too) gives up the entry's lock
+        folder = str(entry.folder)
+        if (saved := entry.found()) is not None:
+            model = load_classifier(folder, num_labels=labeled.num_labels).eval()
+            return model, load_tokenizer(folder), {**saved, "cached": True, "folder": folder}
 
-    start = time.perf_counter()
-    teacher, tokenizer, teacher_info = loop.finetuned_minilm(
-        task, n_train=teacher_train_size, epochs=teacher_epochs, seed=seed, bf16=bf16, name=teacher_name
-    )
-    if teacher.config.num_labels != labeled.num_labels:
-        raise LlmkitError(
-            f"teacher: expected {labeled.num_labels} labels (task {labeled.name!r}), got {teacher.config.num_labels}"
+        start = time.perf_counter()
+        teacher, tokenizer, teacher_info = loop.finetuned_minilm(
+            task, n_train=teacher_train_size, epochs=teacher_epochs, seed=seed, bf16=bf16, name=teacher_name
         )
-    kept = check_layers(kept, teacher.config.num_hidden_layers)
-    texts = extra + train_texts
-    labels = [-100] * len(extra) + train_labels  # -100: soft target only
-    soft = teacher_logits(teacher, tokenizer, texts, max_length=kd_cfg.max_length, bf16=bf16)
-    model = student_from_teacher(teacher.eval(), kept)
-    run = distill_classifier(model, tokenizer, texts, soft, labels, kd_cfg, progress=False)
-    info = {
-        **settings, "key": entry.key, "teacher_key": teacher_info.get("key"), "transfer_texts": len(texts),
-        "unlabeled_texts": len(extra), "steps": run.steps, "seconds": round(time.perf_counter() - start, 1),
-        "distill_seconds": round(run.seconds, 1), "step_loss": [round(x, 6) for x in run.step_loss],
-        "teacher_layers": teacher.config.num_hidden_layers,
-        "teacher_parameters": parameter_count(teacher), "student_parameters": parameter_count(model),
-    }  # fmt: skip
-    entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), info)
-    return model.eval(), tokenizer, {**info, "cached": False, "folder": folder}
+        if teacher.config.num_labels != labeled.num_labels:
+            raise LlmkitError(
+                f"teacher: expected {labeled.num_labels} labels (task {labeled.name!r}), got {teacher.config.num_labels}"
+            )
+        kept = check_layers(kept, teacher.config.num_hidden_layers)
+        texts = extra + train_texts
+        labels = [-100] * len(extra) + train_labels  # -100: soft target only
+        soft = teacher_logits(teacher, tokenizer, texts, max_length=kd_cfg.max_length, bf16=bf16)
+        model = student_from_teacher(teacher.eval(), kept)
+        run = distill_classifier(model, tokenizer, texts, soft, labels, kd_cfg, progress=False)
+        info = {
+            **settings, "key": entry.key, "teacher_key": teacher_info.get("key"), "transfer_texts": len(texts),
+            "unlabeled_texts": len(extra), "steps": run.steps, "seconds": round(time.perf_counter() - start, 1),
+            "distill_seconds": round(run.seconds, 1), "step_loss": [round(x, 6) for x in run.step_loss],
+            "teacher_layers": teacher.config.num_hidden_layers,
+            "teacher_parameters": parameter_count(teacher), "student_parameters": parameter_count(model),
+        }  # fmt: skip
+        entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), info)
+        return model.eval(), tokenizer, {**info, "cached": False, "folder": folder}
 
 
 # ------------------------------------------------------------------------------------------ measurement

@@ -110,26 +110,29 @@ def pretrain_student(
     if len(texts) < 20:
         raise LlmkitError(f"texts: expected at least 20 unlabeled documents, got {len(texts)}")
     entry = cached_folder("student", asdict(cfg), texts, info_name="student_report.json", cache=cache)
-    folder = entry.folder
-    if (saved := entry.found()) is not None:
-        return folder, {**saved, "cached": True}
+    with entry:  # a build that raises (an interrupted cell too) gives up the entry's lock
+        folder = entry.folder
+        if (saved := entry.found()) is not None:
+            return folder, {**saved, "cached": True}
 
-    start = time.perf_counter()
-    tokenizer = train_wordpiece(texts, vocab_size=cfg.vocab_size)
-    train_texts, val_texts = lmdata.held_out_split(tokenizer, texts, cfg.block_len)  # >= 1 validation block
-    corpus = lmdata.build_corpus(tokenizer, train_texts, val_texts, cfg.block_len, max_val_blocks=32)
-    size = networks.ModelSize(cfg.hidden, cfg.layers, cfg.heads)
-    model = networks.build_model("mlm", tokenizer, size, cfg.block_len, seed=cfg.seed)
-    train_cfg = training.TrainConfig(
-        steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-        eval_every=max(1, cfg.steps // 4), seed=cfg.seed, bf16=cfg.bf16,
-    )  # fmt: skip
-    torch.manual_seed(cfg.seed)
-    phases = [training.Phase("student_mlm", train_cfg)]
-    report = training.train_mlm_and_save(
-        entry, model, tokenizer, corpus, phases, {"config": asdict(cfg)}, start, run_dir
-    )
-    return folder, report
+        start = time.perf_counter()
+        tokenizer = train_wordpiece(texts, vocab_size=cfg.vocab_size)
+        train_texts, val_texts = lmdata.held_out_split(
+            tokenizer, texts, cfg.block_len
+        )  # >= 1 validation block
+        corpus = lmdata.build_corpus(tokenizer, train_texts, val_texts, cfg.block_len, max_val_blocks=32)
+        size = networks.ModelSize(cfg.hidden, cfg.layers, cfg.heads)
+        model = networks.build_model("mlm", tokenizer, size, cfg.block_len, seed=cfg.seed)
+        train_cfg = training.TrainConfig(
+            steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+            eval_every=max(1, cfg.steps // 4), seed=cfg.seed, bf16=cfg.bf16,
+        )  # fmt: skip
+        torch.manual_seed(cfg.seed)
+        phases = [training.Phase("student_mlm", train_cfg)]
+        report = training.train_mlm_and_save(
+            entry, model, tokenizer, corpus, phases, {"config": asdict(cfg)}, start, run_dir
+        )
+        return folder, report
 
 
 def load_student(folder: str | Path, num_labels: int = 2, seed: int = 0) -> tuple[PreTrainedModel, Any]:
@@ -215,38 +218,41 @@ def distilled_student(
         ]
         rows += list(unlabeled or [])
     entry = cached_folder("distilled", settings, rows, info_name="distill_info.json", cache=cache)
-    folder = str(entry.folder)
-    if (saved := entry.found()) is not None:
-        model, tokenizer = load_student(folder, num_labels=labeled_task.num_labels, seed=seed)
-        _log_losses(log_dir, saved.get("step_loss", []))
-        return model.eval(), tokenizer, {**saved, "cached": True, "folder": folder}
+    with entry:  # a build that raises (an interrupted cell too) gives up the entry's lock
+        folder = str(entry.folder)
+        if (saved := entry.found()) is not None:
+            model, tokenizer = load_student(folder, num_labels=labeled_task.num_labels, seed=seed)
+            _log_losses(log_dir, saved.get("step_loss", []))
+            return model.eval(), tokenizer, {**saved, "cached": True, "folder": folder}
 
-    start = time.perf_counter()
-    teacher, teacher_tokenizer, _ = loop.finetuned_minilm(
-        task,
-        n_train=teacher_train_size, epochs=teacher_epochs, seed=seed, bf16=bf16, name=teacher_name,
-    )  # fmt: skip
-    if generated:
-        corpus = generate_unlabeled_notes(pretrain_notes, seed=seed)["note"].tolist()
-        extra = (
-            generate_unlabeled_notes(transfer_notes, seed=seed + 1)["note"].tolist() if transfer_notes else []
-        )
-    else:
-        seen = set(labeled_task.texts("train"))  # the labeled rows join the transfer set below, once
-        corpus, extra = list(unlabeled or []), [t for t in unlabeled or [] if t not in seen]
-    pretrained, _ = pretrain_student(corpus, pretrain_cfg)
-    texts = extra + labeled_task.texts("train")
-    labels = [-100] * len(extra) + labeled_task.labels("train").tolist()  # -100: soft target only
-    soft = teacher_logits(teacher, teacher_tokenizer, texts, bf16=bf16)
-    model, tokenizer = load_student(pretrained, num_labels=labeled_task.num_labels, seed=seed)
-    run = distill_classifier(model, tokenizer, texts, soft, labels, kd_cfg, progress=False)
-    info = {
-        **settings, "key": entry.key, "steps": run.steps, "seconds": round(time.perf_counter() - start, 1),
-        "distill_seconds": round(run.seconds, 1), "step_loss": [round(x, 6) for x in run.step_loss],
-    }  # fmt: skip
-    entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), info)
-    _log_losses(log_dir, info["step_loss"])
-    return model.eval(), tokenizer, {**info, "cached": False, "folder": folder}
+        start = time.perf_counter()
+        teacher, teacher_tokenizer, _ = loop.finetuned_minilm(
+            task,
+            n_train=teacher_train_size, epochs=teacher_epochs, seed=seed, bf16=bf16, name=teacher_name,
+        )  # fmt: skip
+        if generated:
+            corpus = generate_unlabeled_notes(pretrain_notes, seed=seed)["note"].tolist()
+            extra = (
+                generate_unlabeled_notes(transfer_notes, seed=seed + 1)["note"].tolist()
+                if transfer_notes
+                else []
+            )
+        else:
+            seen = set(labeled_task.texts("train"))  # the labeled rows join the transfer set below, once
+            corpus, extra = list(unlabeled or []), [t for t in unlabeled or [] if t not in seen]
+        pretrained, _ = pretrain_student(corpus, pretrain_cfg)
+        texts = extra + labeled_task.texts("train")
+        labels = [-100] * len(extra) + labeled_task.labels("train").tolist()  # -100: soft target only
+        soft = teacher_logits(teacher, teacher_tokenizer, texts, bf16=bf16)
+        model, tokenizer = load_student(pretrained, num_labels=labeled_task.num_labels, seed=seed)
+        run = distill_classifier(model, tokenizer, texts, soft, labels, kd_cfg, progress=False)
+        info = {
+            **settings, "key": entry.key, "steps": run.steps, "seconds": round(time.perf_counter() - start, 1),
+            "distill_seconds": round(run.seconds, 1), "step_loss": [round(x, 6) for x in run.step_loss],
+        }  # fmt: skip
+        entry.save(lambda staging: save_pretrained_folder(model, tokenizer, staging), info)
+        _log_losses(log_dir, info["step_loss"])
+        return model.eval(), tokenizer, {**info, "cached": False, "folder": folder}
 
 
 def _log_losses(log_dir: str | Path | None, step_loss: Sequence[float]) -> None:

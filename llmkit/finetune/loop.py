@@ -312,28 +312,29 @@ def finetuned_minilm(
     if given is not None:
         rows = [f"{y}\t{t}" for t, y in zip(given.texts("train"), given.labels("train"), strict=True)]
     entry = cached_folder("finetuned", settings, rows, info_name="finetune_info.json", cache=cache)
-    folder = str(entry.folder)
-    if (saved := entry.found()) is not None:
-        model = load_classifier(folder, num_labels=len(saved["label_names"])).eval()
-        return model, load_tokenizer(folder), {**saved, "cached": True, "folder": folder}
+    with entry:  # a build that raises (an interrupted cell too) gives up the entry's lock
+        folder = str(entry.folder)
+        if (saved := entry.found()) is not None:
+            model = load_classifier(folder, num_labels=len(saved["label_names"])).eval()
+            return model, load_tokenizer(folder), {**saved, "cached": True, "folder": folder}
 
-    task = given or tasks.load_task(str(task_name))
-    if n_train < len(task.split("train")):
-        task = tasks.subsample(task, n_train, seed=seed)
-    tokenizer = load_tokenizer(name)
-    train = tasks.encode_task(tokenizer, task, "train", max_length)
-    model = build_classifier(name, num_labels=task.num_labels, seed=seed)
-    start = time.perf_counter()
-    result = train_classifier(model, train, cfg=cfg, progress=False)
-    info = {
-        **settings,
-        "key": entry.key,
-        "label_names": list(task.label_names),
-        "epoch_loss": result.epoch_loss,
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-    entry.save(lambda staging: save_classifier(model, tokenizer, staging), info)
-    return model.eval(), tokenizer, {**info, "cached": False, "folder": folder}
+        task = given or tasks.load_task(str(task_name))
+        if n_train < len(task.split("train")):
+            task = tasks.subsample(task, n_train, seed=seed)
+        tokenizer = load_tokenizer(name)
+        train = tasks.encode_task(tokenizer, task, "train", max_length)
+        model = build_classifier(name, num_labels=task.num_labels, seed=seed)
+        start = time.perf_counter()
+        result = train_classifier(model, train, cfg=cfg, progress=False)
+        info = {
+            **settings,
+            "key": entry.key,
+            "label_names": list(task.label_names),
+            "epoch_loss": result.epoch_loss,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        entry.save(lambda staging: save_classifier(model, tokenizer, staging), info)
+        return model.eval(), tokenizer, {**info, "cached": False, "folder": folder}
 
 
 # ----------------------------------------------------------------------------------- safetensors files

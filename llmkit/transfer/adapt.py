@@ -66,30 +66,31 @@ def domain_adapt(
         raise LlmkitError(f"texts: expected at least 2 unlabeled documents, got {len(texts)}")
     settings = {"model": name, **asdict(cfg)}
     entry = cached_folder("dapt", settings, texts, info_name="dapt_report.json", cache=cache)
-    folder = entry.folder
-    if (saved := entry.found()) is not None:
-        return folder, {**saved, "cached": True}
+    with entry:  # a build that raises (an interrupted cell too) gives up the entry's lock
+        folder = entry.folder
+        if (saved := entry.found()) is not None:
+            return folder, {**saved, "cached": True}
 
-    tokenizer = load_tokenizer(name)
-    corpus = lmdata.build_corpus(tokenizer, *lmdata.held_out_split(tokenizer, texts, cfg.block_len), cfg.block_len,
-                                   max_val_blocks=32)  # fmt: skip
-    torch.manual_seed(cfg.seed)
-    model = networks.MaskedOnlyBertForMaskedLM.from_pretrained(resolve_model(name))
-    start = time.perf_counter()
-    plan = []  # (name, steps, learning rate, the part left frozen)
-    if cfg.head_steps:
-        # A random head sends random gradients into the pretrained encoder: fit the head alone first.
-        plan.append(("dapt_head", cfg.head_steps, cfg.head_learning_rate, model.bert))
-    plan.append(("dapt", cfg.steps, cfg.learning_rate, None))
-    phases, done = [], 0
-    for phase, steps, lr, frozen in plan:
-        train_cfg = training.TrainConfig(
-            steps=steps, batch_size=cfg.batch_size, learning_rate=lr, eval_every=max(1, steps // 2),
-            seed=cfg.seed + done, bf16=cfg.bf16,
-        )  # fmt: skip
-        phases.append(training.Phase(phase, train_cfg, frozen))
-        done += steps
-    report = training.train_mlm_and_save(
-        entry, model, tokenizer, corpus, phases, {"model": name, "config": asdict(cfg)}, start, run_dir
-    )
-    return folder, report
+        tokenizer = load_tokenizer(name)
+        corpus = lmdata.build_corpus(tokenizer, *lmdata.held_out_split(tokenizer, texts, cfg.block_len), cfg.block_len,
+                                       max_val_blocks=32)  # fmt: skip
+        torch.manual_seed(cfg.seed)
+        model = networks.MaskedOnlyBertForMaskedLM.from_pretrained(resolve_model(name))
+        start = time.perf_counter()
+        plan = []  # (name, steps, learning rate, the part left frozen)
+        if cfg.head_steps:
+            # A random head sends random gradients into the pretrained encoder: fit the head alone first.
+            plan.append(("dapt_head", cfg.head_steps, cfg.head_learning_rate, model.bert))
+        plan.append(("dapt", cfg.steps, cfg.learning_rate, None))
+        phases, done = [], 0
+        for phase, steps, lr, frozen in plan:
+            train_cfg = training.TrainConfig(
+                steps=steps, batch_size=cfg.batch_size, learning_rate=lr, eval_every=max(1, steps // 2),
+                seed=cfg.seed + done, bf16=cfg.bf16,
+            )  # fmt: skip
+            phases.append(training.Phase(phase, train_cfg, frozen))
+            done += steps
+        report = training.train_mlm_and_save(
+            entry, model, tokenizer, corpus, phases, {"model": name, "config": asdict(cfg)}, start, run_dir
+        )
+        return folder, report

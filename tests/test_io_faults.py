@@ -249,7 +249,9 @@ def test_a_retry_in_the_same_process_after_a_failed_build_never_waits_on_itself(
     assert [p.name for p in entry.folder.parent.iterdir()] == [entry.key]
 
 
-def test_a_build_that_raises_inside_with_entry_lets_another_process_build_at_once(tmp_path, monkeypatch, spawn):
+def test_a_build_that_raises_inside_with_entry_lets_another_process_build_at_once(
+    tmp_path, monkeypatch, spawn
+):
     """An interrupted notebook cell: the kernel lives on, but the lock must not (another process would wait)."""
     monkeypatch.setenv("LLMKIT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(KeyboardInterrupt), _entry() as entry:

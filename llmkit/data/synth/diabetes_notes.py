@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmkit.core.errors import LlmkitError
-from llmkit.core.io import atomic_write_bytes
+from llmkit.data.synth import committed
 from llmkit.data.synth.clinical_notes import (
     DIABETES_MEDICATIONS,
     GLUCOSE_CUTOFF,
@@ -111,28 +111,16 @@ def dataset_files(df: pd.DataFrame) -> dict[str, str]:
 
 def write_dataset(out_dir: str | Path | None = None) -> Path:
     """Write ``diabetes_notes.csv`` and its ``README.md`` (default: ``<repo>/data/diabetes_notes``)."""
-    from llmkit.core.config import repo_root
-
-    out = Path(out_dir) if out_dir is not None else repo_root() / DATA_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in dataset_files(generate_notes(**DATASET_CALL)).items():
-        atomic_write_bytes(out / name, text.encode("utf-8"))  # a concurrent reader never sees half a file
-    return out / CSV_NAME
+    return committed.write_files(DATA_DIR, dataset_files(generate_notes(**DATASET_CALL)), out_dir) / CSV_NAME
 
 
 def load_diabetes_notes(split: str | None = None) -> pd.DataFrame:
     """The committed labeled notes (all splits, or one); regenerated into the cache if the file is absent."""
-    from llmkit.core.config import repo_root
-    from llmkit.core.io import cache_dir
     from llmkit.data.tables import read_table
 
     if split is not None and split not in SPLITS:
         raise LlmkitError(f"split: expected one of {', '.join(SPLITS)} or None, got {split!r}")
-    path = repo_root() / DATA_DIR / CSV_NAME
-    if not path.is_file():
-        path = cache_dir("data", "diabetes_notes") / CSV_NAME
-        if not path.is_file():
-            write_dataset(path.parent)
+    path = committed.committed_csv(DATA_DIR, CSV_NAME, write_dataset)
     df = read_table(
         path, text_column="note", label_column="label", split_column="split", feature_columns=VITAL_COLUMNS
     )

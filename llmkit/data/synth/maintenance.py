@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from llmkit.core.errors import LlmkitError
-from llmkit.core.io import atomic_write_bytes
+from llmkit.data.synth import committed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -333,26 +333,14 @@ def dataset_files(df: pd.DataFrame) -> dict[str, str]:
 
 def write_dataset(out_dir: str | Path | None = None) -> Path:
     """Write ``machine_maintenance.csv`` and its ``README.md`` (default: ``<repo>/data/machine_maintenance``)."""
-    from llmkit.core.config import repo_root
-
-    out = Path(out_dir) if out_dir is not None else repo_root() / DATA_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in dataset_files(generate_runs(**DATASET_CALL)).items():
-        atomic_write_bytes(out / name, text.encode("utf-8"))
-    return out / CSV_NAME
+    return committed.write_files(DATA_DIR, dataset_files(generate_runs(**DATASET_CALL)), out_dir) / CSV_NAME
 
 
 def load_machine_maintenance() -> pd.DataFrame:
     """The committed machine runs; regenerated into the cache if the file is absent."""
-    from llmkit.core.config import repo_root
-    from llmkit.core.io import cache_dir
     from llmkit.data.tables import read_table
 
-    path = repo_root() / DATA_DIR / CSV_NAME
-    if not path.is_file():
-        path = cache_dir("data", "machine_maintenance") / CSV_NAME
-        if not path.is_file():
-            write_dataset(path.parent)
+    path = committed.committed_csv(DATA_DIR, CSV_NAME, write_dataset)
     return read_table(path)
 
 

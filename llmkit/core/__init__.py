@@ -4,6 +4,8 @@
 * ``settings`` a stage's per-profile sizes as a dataclass: ``ProfileSettings.for_profile``, ``per_profile``
 * ``io``       the cache folder, cache keys, atomic writes and one cache-or-build: ``cache_dir``, ``cache_key``,
   ``atomic_write_text``, ``atomic_file``, ``atomic_folder``, ``cached_folder``
+* ``locks``    one builder per cache entry across processes (``flock`` on ``<key>.lock``): ``acquire``,
+  ``release``, ``build_lock``
 * ``hardware`` device, the one bf16 policy and threads: ``device``, ``bf16_supported``, ``autocast``,
   ``train_dtype``, ``set_threads``, ``thread_count``
 * ``machine``  this machine's limits, measured: ``describe``, ``matmul_gflops``

@@ -13,6 +13,7 @@ from llmkit.deploy.settings import DeploySettings
 from llmkit.distill.settings import DistillRecipe, DistillSettings
 from llmkit.federated.settings import FederatedSettings
 from llmkit.finetune.settings import FinetuneSettings
+from llmkit.llm.settings import LlmSettings
 from llmkit.pretrain.settings import PretrainSettings
 from llmkit.study.settings import RetailSettings, StudySettings
 from llmkit.transfer import adapt
@@ -123,6 +124,28 @@ PINNED: dict[type[ProfileSettings], dict[str, tuple]] = {
         "questions": (96, 240, 480),
         "routing_questions": (120, 600, 1200),
         "bootstrap_resamples": (200, 1000, 2000),
+    },
+    LlmSettings: {
+        "layer_tokens": (16, 32, 64),
+        "generate_tokens": (4, 24, 48),
+        "speed_new_tokens": (8, 64, 64),
+        "speed_rounds": (1, 1, 3),
+        "prefill_tokens": (64, 256, 512),
+        "prompt_rows": (4, 80, 300),
+        "shots_per_label": (1, 2, 4),
+        "finetune_labels": ((), (64,), (16, 64, 3000)),
+        "probe_labels": ((16,), (16, 64), (16, 64, 3000)),
+        "min_steps": (4, 40, 60),
+        "min_epochs": (1, 2, 3),
+        "bpb_bytes": (600, 4000, 16000),
+        "context_bytes": (50_000, 1_000_000, 4_000_000),
+        "sft_train_per_task": (2, 20, 100),
+        "sft_held_out_per_task": (2, 12, 50),
+        "sft_max_words": (24, 40, 60),
+        "sft_epochs": (1, 1, 2),
+        "sft_batch_size": (3, 6, 8),
+        "lora_rank": (4, 8, 8),
+        "sft_new_tokens": (4, 6, 6),
     },
 }
 

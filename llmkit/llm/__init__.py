@@ -8,14 +8,19 @@ Public verbs, by module:
   ``next_token_probs``, ``last_logits``, ``generate`` (a seeded loop, with or without the KV cache);
 * :mod:`~llmkit.llm.speed` -- ``memory_bandwidth_gbs``, ``weight_bytes``, ``bound_tokens_per_second``,
   ``int8_dynamic``, ``bf16_copy``, ``decode_seconds``, ``prefill_seconds``, ``speed_rows``;
+* :mod:`~llmkit.llm.perplexity` -- ``bits_per_byte``, ``text_chunks``, ``causal_lm_bits``, ``unigram_bits``,
+  ``compressed_bits`` (gzip / lzma code lengths, alone or after other text);
 * :mod:`~llmkit.llm.prompting` -- ``label_logprobs`` (zero- and few-shot by label-word log-probabilities, rows
   batched on the shared prefix's cache), ``pick_shots``, ``calibrate``, ``accuracy``, ``balanced_accuracy``;
 * :mod:`~llmkit.llm.versus` -- the few-label MiniLM baselines on the same rows (``finetuned_logprobs`` by notebook
   04's rule, ``probe_logprobs``), ``scored`` (balanced accuracy with bootstrap intervals), ``difference_interval``;
+* :mod:`~llmkit.llm.sft` -- ``build_instructions`` (``Example``, ``QUESTIONS``), ``encode_example`` (prompt tokens
+  labelled -100), ``pad_batch``, ``answer_loss``, ``SftConfig``, ``add_lora``, ``train_sft``, ``greedy_answers``,
+  ``normalize``, ``exact_match``, ``well_formed``, ``score_table``, ``gain_interval``, ``save_adapter``;
 * :mod:`~llmkit.llm.cost` -- ``training_flops_6nd``, ``cost_table``, ``CostAssumptions``;
 * :mod:`~llmkit.llm.settings` -- ``LlmSettings``.
 
 Layer 5, beside ``transfer``: it compares prompting with :func:`llmkit.finetune.loop.finetuned_minilm` trained by
-:func:`llmkit.transfer.curves.epochs_for` and with a linear probe, and counts FLOPs with
-:func:`llmkit.pretrain.scaling.matmul_params`.
+:func:`llmkit.transfer.curves.epochs_for` and with a linear probe, counts FLOPs with
+:func:`llmkit.pretrain.scaling.matmul_params`, and trains its LoRA adapters with :func:`llmkit.finetune.loop.fit`.
 """

@@ -28,3 +28,16 @@ class LlmSettings(ProfileSettings):
     )  # a linear probe on frozen MiniLM embeddings of these many labels
     min_steps: int = per_profile(4, 40, 60)  # = TransferSettings.min_steps: notebook 04's rule for few labels
     min_epochs: int = per_profile(1, 2, 3)  # = TransferSettings.min_epochs
+    # section 4: bits per byte on a held-out slice of Hamlet (notebook 02's validation play)
+    bpb_bytes: int = per_profile(600, 4000, 16000)  # UTF-8 bytes of the slice every coder codes
+    context_bytes: int = per_profile(
+        50_000, 1_000_000, 4_000_000
+    )  # bytes of the other plays the unigram is fitted on and the compressors read first
+    # section 6: instruction tuning with LoRA
+    sft_train_per_task: int = per_profile(2, 20, 100)  # training instructions of each of the three tasks
+    sft_held_out_per_task: int = per_profile(2, 12, 50)  # held-out instructions per task, scored twice
+    sft_max_words: int = per_profile(24, 40, 60)  # a note or review is cut to this many words
+    sft_epochs: int = per_profile(1, 1, 2)
+    sft_batch_size: int = per_profile(3, 6, 8)
+    lora_rank: int = per_profile(4, 8, 8)  # r of each adapter (alpha = 2 r)
+    sft_new_tokens: int = per_profile(4, 6, 6)  # greedy tokens of each scored answer

@@ -72,3 +72,28 @@ def _check_top_p(answer: Any) -> None:
 def _check_bound(answer: Any) -> None:
     for args in ((20.0, 134.5e6, 4), (20.0, 134.5e6, 1), (3000.0, 7e9, 2)):
         expect_close(call(answer, *args), _decode_bound(*args), on=f"{args}", rtol=1e-9)
+
+
+def _answer_labels(input_ids: Any, prompt_length: int) -> np.ndarray:
+    labels = np.array(input_ids, dtype=np.int64).copy()
+    labels[:prompt_length] = -100
+    return labels
+
+
+@register(
+    "09.answer_labels",
+    prompt="Write answer_labels(input_ids, prompt_length): the labels of one SFT example -- the loss must count "
+    "only the answer, so every prompt token is labelled -100 and every answer token keeps its id.",
+    reference=_answer_labels,
+    wrong=lambda input_ids, prompt_length: np.array(input_ids, dtype=np.int64),
+    hint="Copy input_ids and set the first prompt_length labels to -100 (the value cross-entropy ignores); "
+    "the model shifts labels by one itself, so do not shift them.",
+)
+def _check_answer_labels(answer: Any) -> None:
+    rng = np.random.default_rng(0)
+    for length, prompt_length in ((8, 5), (12, 11), (4, 0)):
+        ids = rng.integers(0, 49152, size=length)
+        got = call(answer, ids.copy(), prompt_length)
+        expect_close(
+            got, _answer_labels(ids, prompt_length), on=f"{length} tokens, prompt of {prompt_length}"
+        )

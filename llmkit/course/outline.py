@@ -116,9 +116,10 @@ COURSE: tuple[Chapter, ...] = (
         "09_large_language_model",
         "大模型",
         "The large language model",
-        "SmolLM2 inside (one layer by hand), decoding rules, speed vs the memory bound, prompting vs fine-tuning, cost",
-        32,
-        214,
+        "SmolLM2 inside (one layer by hand), decoding rules, speed vs the memory bound, bits per byte, prompting vs "
+        "fine-tuning, SFT with LoRA, cost",
+        39,
+        232,
     ),
     Chapter(
         "10_fairness_transparency",

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from llmkit.core import evaluate
 from llmkit.core.errors import LlmkitError
 from llmkit.study import decisions, scoring
 
@@ -233,6 +234,22 @@ def test_cost_threshold_finds_the_cheapest_cut():
     assert even["threshold"] == pytest.approx(0.5)
     with pytest.raises(LlmkitError, match="cost_threshold"):
         decisions.cost_threshold([0, 2], [0.1, 0.2], 1, 1)
+
+
+def test_saving_against_half_is_the_cost_difference_with_the_notebooks_interval():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    p = np.clip(0.3 * y + rng.uniform(0, 0.7, 200), 0, 1)
+
+    def cost(y_, p_, t):
+        return decisions.decision_cost(y_, p_, t, 5, 1)
+
+    gain, low, high = decisions.saving(y, p, 0.2, 5, 1, n_resamples=200, seed=3)
+    assert gain == pytest.approx(cost(y, p, 0.5) - cost(y, p, 0.2)) and gain > 0
+    # the same interval the finance and manufacturing notebooks computed by hand before
+    assert (low, high) == evaluate.bootstrap_interval(
+        lambda a, b: cost(a, b, 0.5) - cost(a, b, 0.2), y, p, n_resamples=200, seed=3
+    )
 
 
 def test_calibration_table():

@@ -1,5 +1,5 @@
 """Decisions from probabilities (the finance case study): what a threshold costs (:func:`decision_cost`), the
-cheapest threshold on validation rows (:func:`cost_threshold`), and whether the probabilities mean what they
+cheapest threshold on validation rows (:func:`cost_threshold`), what it saves against 0.5 (:func:`saving`), and whether the probabilities mean what they
 say (:func:`calibration`). A row is flagged (a loan declined) when its probability is >= the threshold."""
 
 from __future__ import annotations
@@ -91,6 +91,30 @@ def cost_threshold(
         "fn": fn,
         "tp": tp,
     }
+
+
+def saving(
+    y_true: ArrayLike,  # [n] 0/1 test rows
+    p_positive: ArrayLike,  # [n] predicted probability of class 1
+    threshold: float,  # the threshold to judge (e.g. cost_threshold's, chosen on validation rows)
+    cost_fn: float,
+    cost_fp: float,
+    *,
+    baseline: float = 0.5,  # the threshold it is compared with
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Cost per row at ``baseline`` minus cost per row at ``threshold`` (> 0: ``threshold`` is cheaper), with a
+    95% bootstrap interval over the rows (:func:`llmkit.core.evaluate.bootstrap_interval`): (saving, lo, hi)."""
+    from llmkit.core.evaluate import bootstrap_interval
+
+    def gain(y: np.ndarray, p: np.ndarray) -> float:
+        return float(
+            decision_cost(y, p, baseline, cost_fn, cost_fp) - decision_cost(y, p, threshold, cost_fn, cost_fp)
+        )
+
+    low, high = bootstrap_interval(gain, y_true, p_positive, n_resamples=n_resamples, seed=seed)
+    return gain(np.asarray(y_true), np.asarray(p_positive)), low, high
 
 
 def calibration(y_true: ArrayLike, p_positive: ArrayLike, bins: int = 10) -> pd.DataFrame:
